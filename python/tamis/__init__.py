@@ -1,0 +1,38 @@
+"""tamis: fast, honest selection of pre-training data.
+
+The heavy parts run in Rust (``tamis._core``), multi-threaded with the GIL released; this package
+holds the Arrow I/O, the public API and the command line.
+"""
+
+import warnings
+
+from tamis import _core
+from tamis._core import __version__
+from tamis.exceptions import InputError, NotFittedError, TamisError
+from tamis.features import HashingFeaturizer, SparseCounts
+from tamis.io import ParquetSink, read_batches, read_run_metadata, write_parquet
+from tamis.text import normalize, tokenize, xxh3_64
+
+if _core.build_profile == "debug":  # pragma: no cover - depends on how it was built
+    warnings.warn(
+        "tamis was built without optimisations; rebuild with `maturin develop --release` "
+        "(or `pip install .`) before measuring anything",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+__all__ = [
+    "HashingFeaturizer",
+    "InputError",
+    "NotFittedError",
+    "ParquetSink",
+    "SparseCounts",
+    "TamisError",
+    "__version__",
+    "normalize",
+    "read_batches",
+    "read_run_metadata",
+    "tokenize",
+    "write_parquet",
+    "xxh3_64",
+]

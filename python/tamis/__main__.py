@@ -1,0 +1,5 @@
+import sys
+
+from tamis.cli import main
+
+sys.exit(main())

@@ -1,0 +1,20 @@
+//! tamis-core: the Rust core of tamis, a toolkit that selects pre-training data.
+//!
+//! Pure Rust, no pyo3 outside [`py`] (compiled only with the `python` feature), so `cargo test`
+//! needs no libpython. Every parallel routine runs on [`parallel::with_threads`] and returns the
+//! same bits for any thread count.
+
+pub mod column;
+pub mod error;
+pub mod hash;
+pub mod ngram;
+pub mod parallel;
+pub mod text;
+
+pub use column::{Offsets, TextColumn, Texts};
+pub use error::{Error, Result};
+pub use ngram::{Analyzer, NgramConfig};
+pub use text::Normalizer;
+
+#[cfg(feature = "python")]
+mod py;

@@ -1,0 +1,405 @@
+//! Hashed n-gram features: texts → bucket counts.
+//!
+//! A document is normalised ([`Normalizer`]), cut into word tokens (`\w+|[^\w\s]+`) or Unicode
+//! characters, and every n-gram with `min_n <= n <= max_n` is hashed. A word n-gram is its tokens
+//! joined by one ASCII space (DSIR's definition: the bigram of `a`, `b` is the bytes `"a b"`); a
+//! character n-gram is the UTF-8 bytes of `n` consecutive characters. The hash is XXH3-64 with the
+//! configured seed ([`crate::hash`]), the bucket `(h * n_buckets) >> 64`. So anyone can recompute a
+//! feature with `xxhash` in a few lines of Python — the tests do exactly that.
+//!
+//! Three outputs share one per-document kernel: CSR counts (rows in input order, columns sorted),
+//! dense counts, and a streaming sum into one count vector that never materialises per-document
+//! features. Work is split across threads by row ranges and recombined in row order (or summed as
+//! integers), so results are identical for any number of threads.
+
+use rayon::prelude::*;
+
+use crate::column::Texts;
+use crate::error::{Error, Result};
+use crate::hash::{bucket, hash64};
+use crate::parallel::with_threads;
+use crate::text::{for_each_word_span, Normalizer};
+
+/// What an n-gram is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Analyzer {
+    /// Word tokens (`\w+|[^\w\s]+`).
+    Word,
+    /// Unicode scalar values (code points), whitespace included.
+    Char,
+}
+
+/// Configuration of the hashed n-gram featuriser.
+#[derive(Clone, Copy, Debug)]
+pub struct NgramConfig {
+    /// Text normalisation applied before tokenisation.
+    pub normalizer: Normalizer,
+    /// Word or character n-grams.
+    pub analyzer: Analyzer,
+    /// Smallest n-gram length (>= 1).
+    pub min_n: usize,
+    /// Largest n-gram length (>= `min_n`).
+    pub max_n: usize,
+    /// Number of hash buckets (>= 1).
+    pub n_buckets: u32,
+    /// Hash seed.
+    pub seed: u64,
+}
+
+/// Upper bound on `max_n`: n-grams longer than this are never useful as hashed features and the
+/// bound keeps the per-document token window on the stack.
+pub const MAX_NGRAM: usize = 64;
+
+/// Rows per parallel task: large enough to amortise scheduling, small enough to balance.
+const ROWS_PER_TASK: usize = 64;
+
+impl NgramConfig {
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `ngram_range` or `n_buckets`.
+    pub fn validate(&self) -> Result<()> {
+        if self.min_n == 0 || self.min_n > self.max_n || self.max_n > MAX_NGRAM {
+            return Err(Error::param(
+                "ngram_range",
+                format!(
+                    "must satisfy 1 <= min_n <= max_n <= {MAX_NGRAM}, got ({}, {})",
+                    self.min_n, self.max_n
+                ),
+            ));
+        }
+        if self.n_buckets == 0 {
+            return Err(Error::param("n_buckets", "must be >= 1, got 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Per-thread scratch buffers, reused across documents.
+#[derive(Default)]
+pub struct Scratch {
+    norm: String,
+    join: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+/// Per-document statistics returned with every featurisation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DocStats {
+    /// Tokens (word analyzer) or characters (char analyzer) after normalisation.
+    pub n_tokens: u64,
+}
+
+impl NgramConfig {
+    /// Calls `f(bucket)` for every n-gram of `text`, in text order (for each end position, n
+    /// ascending). Returns the document's statistics.
+    pub fn for_each_bucket(
+        &self,
+        text: &str,
+        scratch: &mut Scratch,
+        mut f: impl FnMut(u32),
+    ) -> DocStats {
+        let Scratch { norm, join, spans } = scratch;
+        let text = self.normalizer.apply(text, norm);
+        let (seed, nb, min_n, max_n) = (self.seed, self.n_buckets, self.min_n, self.max_n);
+        match self.analyzer {
+            Analyzer::Word => {
+                let bytes = text.as_bytes();
+                // Ring of the last max_n token spans, indexed by token number mod max_n.
+                spans.clear();
+                spans.resize(max_n, (0, 0));
+                let mut n_tok = 0usize;
+                for_each_word_span(text, |a, b| {
+                    spans[n_tok % max_n] = (a, b);
+                    n_tok += 1;
+                    for n in min_n..=max_n.min(n_tok) {
+                        let h = if n == 1 {
+                            hash64(&bytes[a..b], seed)
+                        } else {
+                            join.clear();
+                            for k in (n_tok - n)..n_tok {
+                                let (s, e) = spans[k % max_n];
+                                if !join.is_empty() {
+                                    join.push(b' ');
+                                }
+                                join.extend_from_slice(&bytes[s..e]);
+                            }
+                            hash64(join, seed)
+                        };
+                        f(bucket(h, nb));
+                    }
+                });
+                DocStats {
+                    n_tokens: n_tok as u64,
+                }
+            }
+            Analyzer::Char => {
+                // Ring of the byte offsets where the last max_n characters start.
+                let bytes = text.as_bytes();
+                spans.clear();
+                spans.resize(max_n, (0, 0));
+                let mut n_chr = 0usize;
+                for (pos, c) in text.char_indices() {
+                    spans[n_chr % max_n].0 = pos;
+                    n_chr += 1;
+                    let end = pos + c.len_utf8();
+                    for n in min_n..=max_n.min(n_chr) {
+                        let start = spans[(n_chr - n) % max_n].0;
+                        f(bucket(hash64(&bytes[start..end], seed), nb));
+                    }
+                }
+                DocStats {
+                    n_tokens: n_chr as u64,
+                }
+            }
+        }
+    }
+}
+
+/// Tokens (word analyzer) or characters (char analyzer) of every row after normalisation, without
+/// hashing anything; null rows count 0.
+///
+/// # Errors
+/// Invalid parameters or a row that is not UTF-8.
+pub fn count_tokens<T: Texts + ?Sized>(
+    cfg: &NgramConfig,
+    texts: &T,
+    n_threads: Option<usize>,
+) -> Result<Vec<u64>> {
+    cfg.validate()?;
+    let parts: Vec<Result<Vec<u64>>> = with_threads(n_threads, || {
+        row_chunks(texts.len())
+            .into_par_iter()
+            .map_init(String::new, |buf, (lo, hi)| {
+                (lo..hi)
+                    .map(|i| {
+                        Ok(texts.get(i)?.map_or(0, |t| {
+                            let t = cfg.normalizer.apply(t, buf);
+                            match cfg.analyzer {
+                                Analyzer::Char => t.chars().count() as u64,
+                                Analyzer::Word => {
+                                    let mut n = 0u64;
+                                    for_each_word_span(t, |_, _| n += 1);
+                                    n
+                                }
+                            }
+                        }))
+                    })
+                    .collect()
+            })
+            .collect()
+    })?;
+    let mut out = Vec::with_capacity(texts.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// Sparse counts in CSR layout: row `i` owns `indices[indptr[i]..indptr[i+1]]` (sorted, unique)
+/// and the matching `counts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Csr {
+    /// Row pointers, `n_rows + 1` entries.
+    pub indptr: Vec<i64>,
+    /// Bucket indices.
+    pub indices: Vec<u32>,
+    /// Counts.
+    pub counts: Vec<u32>,
+    /// Tokens per row.
+    pub n_tokens: Vec<u64>,
+}
+
+/// Summary of a streaming accumulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccumulateStats {
+    /// Rows seen.
+    pub n_docs: u64,
+    /// Null rows (skipped).
+    pub n_null: u64,
+    /// Tokens seen.
+    pub n_tokens: u64,
+    /// N-grams counted.
+    pub n_ngrams: u64,
+}
+
+fn row_chunks(n: usize) -> Vec<(usize, usize)> {
+    (0..n)
+        .step_by(ROWS_PER_TASK)
+        .map(|s| (s, (s + ROWS_PER_TASK).min(n)))
+        .collect()
+}
+
+/// CSR counts for every row of `texts`; null rows are empty.
+///
+/// # Errors
+/// Invalid parameters, or the first row (lowest index) that is not UTF-8.
+pub fn transform_csr<T: Texts + ?Sized>(
+    cfg: &NgramConfig,
+    texts: &T,
+    n_threads: Option<usize>,
+) -> Result<Csr> {
+    cfg.validate()?;
+    let parts: Vec<Result<Csr>> = with_threads(n_threads, || {
+        row_chunks(texts.len())
+            .into_par_iter()
+            .map_init(Scratch::default, |scratch, (lo, hi)| {
+                let mut part = Csr::default();
+                let mut buckets: Vec<u32> = Vec::new();
+                for i in lo..hi {
+                    buckets.clear();
+                    let stats = match texts.get(i)? {
+                        Some(t) => cfg.for_each_bucket(t, scratch, |b| buckets.push(b)),
+                        None => DocStats::default(),
+                    };
+                    buckets.sort_unstable();
+                    let row_start = part.indices.len();
+                    for &b in &buckets {
+                        if part.indices.len() > row_start && part.indices.last() == Some(&b) {
+                            *part.counts.last_mut().expect("non-empty row") += 1;
+                        } else {
+                            part.indices.push(b);
+                            part.counts.push(1);
+                        }
+                    }
+                    part.indptr.push(part.indices.len() as i64);
+                    part.n_tokens.push(stats.n_tokens);
+                }
+                Ok(part)
+            })
+            .collect()
+    })?;
+    let mut out = Csr {
+        indptr: Vec::with_capacity(texts.len() + 1),
+        ..Csr::default()
+    };
+    out.indptr.push(0);
+    for part in parts {
+        let part = part?;
+        let base = out.indices.len() as i64;
+        out.indptr.extend(part.indptr.iter().map(|p| p + base));
+        out.indices.extend_from_slice(&part.indices);
+        out.counts.extend_from_slice(&part.counts);
+        out.n_tokens.extend_from_slice(&part.n_tokens);
+    }
+    Ok(out)
+}
+
+/// Dense counts, row-major `n_rows × n_buckets`, written into `out`; returns tokens per row.
+///
+/// # Errors
+/// Invalid parameters, `out` of the wrong length, or a row that is not UTF-8.
+pub fn transform_dense<T: Texts + ?Sized>(
+    cfg: &NgramConfig,
+    texts: &T,
+    out: &mut [u32],
+    n_threads: Option<usize>,
+) -> Result<Vec<u64>> {
+    cfg.validate()?;
+    let nb = cfg.n_buckets as usize;
+    let expected = texts.len().checked_mul(nb).ok_or_else(|| {
+        Error::param(
+            "n_buckets",
+            format!("{nb} buckets × {} rows overflows", texts.len()),
+        )
+    })?;
+    if out.len() != expected {
+        return Err(Error::ShapeMismatch(format!(
+            "output has {} entries, expected {} rows × {nb} buckets",
+            out.len(),
+            texts.len()
+        )));
+    }
+    if nb == 0 || texts.is_empty() {
+        return Ok(vec![0; texts.len()]);
+    }
+    let parts: Vec<Result<Vec<u64>>> = with_threads(n_threads, || {
+        out.par_chunks_mut(nb * ROWS_PER_TASK)
+            .enumerate()
+            .map_init(Scratch::default, |scratch, (chunk, rows)| {
+                rows.fill(0);
+                let mut n_tokens = Vec::with_capacity(ROWS_PER_TASK);
+                for (j, row) in rows.chunks_mut(nb).enumerate() {
+                    let i = chunk * ROWS_PER_TASK + j;
+                    let stats = match texts.get(i)? {
+                        Some(t) => cfg.for_each_bucket(t, scratch, |b| row[b as usize] += 1),
+                        None => DocStats::default(),
+                    };
+                    n_tokens.push(stats.n_tokens);
+                }
+                Ok(n_tokens)
+            })
+            .collect()
+    })?;
+    let mut n_tokens = Vec::with_capacity(texts.len());
+    for p in parts {
+        n_tokens.extend(p?);
+    }
+    Ok(n_tokens)
+}
+
+/// Adds the n-gram counts of every row into `counts` (length `n_buckets`) without materialising
+/// per-document features. Integer sums make the result independent of the thread count.
+///
+/// # Errors
+/// Invalid parameters, `counts` of the wrong length, or a row that is not UTF-8.
+pub fn accumulate<T: Texts + ?Sized>(
+    cfg: &NgramConfig,
+    texts: &T,
+    counts: &mut [u64],
+    n_threads: Option<usize>,
+) -> Result<AccumulateStats> {
+    cfg.validate()?;
+    let nb = cfg.n_buckets as usize;
+    if counts.len() != nb {
+        return Err(Error::ShapeMismatch(format!(
+            "counts has {} entries, expected n_buckets = {nb}",
+            counts.len()
+        )));
+    }
+    type Acc = (Scratch, Vec<u64>, AccumulateStats);
+    let reduced: Option<Result<Acc>> = with_threads(n_threads, || {
+        row_chunks(texts.len())
+            .into_par_iter()
+            // One dense accumulator per rayon split (a handful per thread), not per row range.
+            .try_fold(
+                || {
+                    (
+                        Scratch::default(),
+                        vec![0u64; nb],
+                        AccumulateStats::default(),
+                    )
+                },
+                |(mut scratch, mut acc, mut st), (lo, hi)| -> Result<Acc> {
+                    for i in lo..hi {
+                        st.n_docs += 1;
+                        match texts.get(i)? {
+                            Some(t) => {
+                                let s = cfg.for_each_bucket(t, &mut scratch, |b| {
+                                    acc[b as usize] += 1;
+                                    st.n_ngrams += 1;
+                                });
+                                st.n_tokens += s.n_tokens;
+                            }
+                            None => st.n_null += 1,
+                        }
+                    }
+                    Ok((scratch, acc, st))
+                },
+            )
+            .try_reduce_with(|(scratch, mut a, mut sa), (_, b, sb)| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                sa.n_docs += sb.n_docs;
+                sa.n_null += sb.n_null;
+                sa.n_tokens += sb.n_tokens;
+                sa.n_ngrams += sb.n_ngrams;
+                Ok((scratch, a, sa))
+            })
+    })?;
+    let Some(reduced) = reduced else {
+        return Ok(AccumulateStats::default());
+    };
+    let (_, acc, stats) = reduced?;
+    counts.iter_mut().zip(&acc).for_each(|(c, a)| *c += a);
+    Ok(stats)
+}

@@ -1,0 +1,103 @@
+//! The only place that touches rayon pools.
+//!
+//! Every parallel entry point runs inside [`with_threads`], which installs a pool of the requested
+//! size. Pools are cached per process id: after `fork()` the child sees a different pid and builds a
+//! fresh pool instead of submitting work to worker threads that do not exist in it (the failure
+//! mode that makes `tokenizers` disable parallelism after a fork).
+//!
+//! Determinism does not depend on the pool: all parallel code in the crate produces per-item results
+//! that are combined in index order, or integer sums, which are associative.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rayon::ThreadPool;
+
+use crate::error::{Error, Result};
+
+struct CachedPool {
+    pid: u32,
+    n_threads: usize,
+    pool: Arc<ThreadPool>,
+}
+
+static POOLS: Mutex<Vec<CachedPool>> = Mutex::new(Vec::new());
+
+/// Number of threads used when the caller does not choose: the machine's available parallelism.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+fn pool(n_threads: usize) -> Result<Arc<ThreadPool>> {
+    let pid = std::process::id();
+    let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
+    // Pools inherited through fork() have no threads in this process: leak them rather than run
+    // their destructor, which would signal threads that were never started here.
+    let (stale, mut live): (Vec<_>, Vec<_>) = pools.drain(..).partition(|p| p.pid != pid);
+    stale.into_iter().for_each(std::mem::forget);
+    let found = live
+        .iter()
+        .find(|p| p.n_threads == n_threads)
+        .map(|p| Arc::clone(&p.pool));
+    let result = if let Some(p) = found {
+        Ok(p)
+    } else {
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(n_threads)
+            .thread_name(|i| format!("tamis-{i}"))
+            .build()
+        {
+            Ok(p) => {
+                let p = Arc::new(p);
+                live.push(CachedPool {
+                    pid,
+                    n_threads,
+                    pool: Arc::clone(&p),
+                });
+                Ok(p)
+            }
+            Err(e) => Err(Error::ThreadPool {
+                n_threads,
+                reason: e.to_string(),
+            }),
+        }
+    };
+    *pools = live;
+    result
+}
+
+/// Runs `f` on a pool of `n_threads` workers (`None`: [`default_threads`]).
+///
+/// # Errors
+/// `n_threads == Some(0)` is an [`Error::InvalidParameter`]; a pool that cannot start is
+/// [`Error::ThreadPool`].
+pub fn with_threads<R: Send>(n_threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
+    let n = match n_threads {
+        Some(0) => return Err(Error::param("n_threads", "must be >= 1, got 0")),
+        Some(n) => n,
+        None => default_threads(),
+    };
+    Ok(pool(n)?.install(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_threads_is_an_error() {
+        assert!(matches!(
+            with_threads(Some(0), || 1),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+
+    #[test]
+    fn runs_on_requested_pool_size() {
+        for n in [1, 2, 3] {
+            assert_eq!(
+                with_threads(Some(n), rayon::current_num_threads).unwrap(),
+                n
+            );
+        }
+    }
+}
