@@ -21,6 +21,7 @@ keys) to its raw count, plus ``"lengths"``: the reference's per-example length
 metadata (``HashedNgramDSIR.get_perexample_metadata``, the value compared with
 ``min_example_length``), as an int.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ import time
 import warnings
 
 
-def _die(msg: str, code: int = 2) -> "NoReturn":  # noqa: F821
+def _die(msg: str, code: int = 2) -> NoReturn:  # noqa: F821
     print(f"reference_dsir: error: {msg}", file=sys.stderr)
     sys.exit(code)
 
@@ -44,7 +45,7 @@ def load_texts(path: str, column: str, limit: int | None) -> tuple[list[str], in
         _die(f"pyarrow is required: {e}")
     try:
         pf = pq.ParquetFile(path)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         _die(f"cannot open parquet {path!r}: {e}")
     names = pf.schema_arrow.names
     if column not in names:
@@ -72,12 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--text-column", default="text")
     ap.add_argument("--limit", type=int, default=None, help="max documents (default: all)")
     ap.add_argument("--out", required=True, help="output JSON path ('-' for stdout)")
-    ap.add_argument("--dump-features", type=int, default=0, metavar="K",
-                    help="include bucket counts of the first K docs in the JSON")
+    ap.add_argument(
+        "--dump-features",
+        type=int,
+        default=0,
+        metavar="K",
+        help="include bucket counts of the first K docs in the JSON",
+    )
     ap.add_argument("--num-buckets", type=int, default=10000)
     ap.add_argument("--ngrams", type=int, default=2)
-    ap.add_argument("--warmup", type=int, default=20,
-                    help="untimed warm-up calls on the first docs (default 20)")
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=20,
+        help="untimed warm-up calls on the first docs (default 20)",
+    )
     args = ap.parse_args(argv)
     if args.limit is not None and args.limit <= 0:
         _die("--limit must be positive")
@@ -87,16 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     os.environ.setdefault("TQDM_DISABLE", "1")
     try:
-        import numpy as np
-        import nltk
         import data_selection
+        import nltk
+        import numpy as np
         from data_selection.hashed_ngram_dsir import get_ngram_counts, wpt
     except ImportError as e:
-        _die(f"reference not importable with {sys.executable}: {e} "
-             "(pip install data-selection==1.0.3 nltk==3.9.4 pyarrow numpy)")
+        _die(
+            f"reference not importable with {sys.executable}: {e} "
+            "(pip install data-selection==1.0.3 nltk==3.9.4 pyarrow numpy)"
+        )
     if data_selection.__version__ != "1.0.3":
-        print(f"reference_dsir: warning: data-selection {data_selection.__version__} != 1.0.3",
-              file=sys.stderr)
+        print(
+            f"reference_dsir: warning: data-selection {data_selection.__version__} != 1.0.3",
+            file=sys.stderr,
+        )
 
     texts, skipped = load_texts(args.input, args.text_column, args.limit)
     if not texts:
@@ -153,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(payload + "\n")
         os.replace(tmp, args.out)
-    print(f"reference_dsir: {len(texts)} docs, {n_bytes} bytes, {seconds:.3f}s, "
-          f"{result['mb_per_s']:.3f} MB/s, {result['docs_per_s']:.1f} docs/s", file=sys.stderr)
+    print(
+        f"reference_dsir: {len(texts)} docs, {n_bytes} bytes, {seconds:.3f}s, "
+        f"{result['mb_per_s']:.3f} MB/s, {result['docs_per_s']:.1f} docs/s",
+        file=sys.stderr,
+    )
     return 0
 
 

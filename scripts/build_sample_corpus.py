@@ -27,6 +27,7 @@ byte-identical):
 Usage (from the repository root, standard library only):
   python3 scripts/build_sample_corpus.py [--docs DIR] [--out DIR]
 """
+
 import argparse
 import glob
 import gzip
@@ -58,6 +59,7 @@ DOCS_GLOBS = [
 
 # ---------------------------------------------------------------- discovery
 
+
 def find_docs_root(explicit=None):
     """Return the directory holding the reST sources (*.rst.txt or *.rst)."""
     if explicit:
@@ -70,9 +72,11 @@ def find_docs_root(explicit=None):
             if n > best_n:
                 best, best_n = real, n
     if best is None:
-        sys.exit("error: no CPython reST docs found (looked for /usr/share/doc/python3*/"
-                 "html/_sources). Install them (Debian/Ubuntu: apt-get install python3-doc)"
-                 " or pass --docs DIR.")
+        sys.exit(
+            "error: no CPython reST docs found (looked for /usr/share/doc/python3*/"
+            "html/_sources). Install them (Debian/Ubuntu: apt-get install python3-doc)"
+            " or pass --docs DIR."
+        )
     return best
 
 
@@ -110,6 +114,7 @@ def code_files(stdlib):
 
 
 # ---------------------------------------------------------------- chunking
+
 
 def _split_long(par, max_chars):
     """Cut one over-long paragraph at line boundaries (hard cut for huge lines)."""
@@ -174,14 +179,21 @@ def documents(domain, prefix, files, skipped):
             c = c.strip()
             if len(c) < MIN_CHARS:
                 continue
-            docs.append({"id": f"{domain}/{rel}#{j}", "text": c, "domain": domain,
-                         "source": f"{prefix}/{rel}"})
+            docs.append(
+                {
+                    "id": f"{domain}/{rel}#{j}",
+                    "text": c,
+                    "domain": domain,
+                    "source": f"{prefix}/{rel}",
+                }
+            )
         if docs:
             by_file[rel] = docs
     return by_file
 
 
 # ---------------------------------------------------------------- sampling
+
 
 def rank(key):
     return hashlib.sha256(f"{SEED}\0{key}".encode()).hexdigest()
@@ -207,11 +219,15 @@ def split_target(by_file, n_target):
 
 # ---------------------------------------------------------------- output
 
+
 def write_jsonl_gz(path, docs):
     raw = io.BytesIO()
     for d in docs:
-        line = json.dumps({k: d[k] for k in ("id", "text", "domain", "source")},
-                          ensure_ascii=False, sort_keys=False)
+        line = json.dumps(
+            {k: d[k] for k in ("id", "text", "domain", "source")},
+            ensure_ascii=False,
+            sort_keys=False,
+        )
         raw.write(line.encode("utf-8") + b"\n")
     with open(path, "wb") as f:
         # filename="" and mtime=0 keep the gzip header free of varying fields
@@ -236,8 +252,9 @@ def docs_version(root):
         p = os.path.join(os.path.dirname(root), name)
         try:
             with open(p, encoding="utf-8", errors="replace") as f:
-                m = re.search(r"VERSION:\s*'([^']+)'|Python ([0-9][0-9.]+\w*) documentation",
-                              f.read())
+                m = re.search(
+                    r"VERSION:\s*'([^']+)'|Python ([0-9][0-9.]+\w*) documentation", f.read()
+                )
             if m:
                 return m.group(1) or m.group(2)
         except OSError:
@@ -329,10 +346,12 @@ def main():
     skipped = []
     by_file = documents("python-docs", "Doc", doc_files(docs_root), skipped)
     pool = {
-        "python-code": [d for v in documents("python-code", "Lib", code, skipped).values()
-                        for d in v],
-        "python-tests": [d for v in documents("python-tests", "Lib", tests, skipped).values()
-                         for d in v],
+        "python-code": [
+            d for v in documents("python-code", "Lib", code, skipped).values() for d in v
+        ],
+        "python-tests": [
+            d for v in documents("python-tests", "Lib", tests, skipped).values() for d in v
+        ],
     }
     target, pool["python-docs"] = split_target(by_file, N_TARGET)
 
@@ -340,8 +359,7 @@ def main():
     for domain, frac in MIX.items():
         n = round(N_CORPUS * frac)
         if len(pool[domain]) < n:
-            print(f"warning: only {len(pool[domain])} {domain} documents for {n}",
-                  file=sys.stderr)
+            print(f"warning: only {len(pool[domain])} {domain} documents for {n}", file=sys.stderr)
         corpus += pick(pool[domain], n)
     corpus.sort(key=lambda d: d["id"])
 
@@ -360,21 +378,38 @@ def main():
     domain_rows = "\n".join(
         f"| {dom} | {cs.get(dom, (0, 0, 0))[0]} | {cs.get(dom, (0, 0, 0))[1]:,} "
         f"| {cs.get(dom, (0, 0, 0))[2] + ts.get(dom, (0, 0, 0))[2]} "
-        f"| {ts.get(dom, (0, 0, 0))[0]} |" for dom in MIX)
-    file_rows = "\n".join(f"| `{name}` | {n} | {c:,} | {human(gz)} | {human(raw)} |"
-                          for name, (n, c, gz, raw) in files.items())
+        f"| {ts.get(dom, (0, 0, 0))[0]} |"
+        for dom in MIX
+    )
+    file_rows = "\n".join(
+        f"| `{name}` | {n} | {c:,} | {human(gz)} | {human(raw)} |"
+        for name, (n, c, gz, raw) in files.items()
+    )
     docs_display = docs_root
     readme = README.format(
-        file_rows=file_rows, domain_rows=domain_rows, max_chars=MAX_CHARS, min_chars=MIN_CHARS,
-        n_target=len(target), docs_root=docs_display, docs_ver=docs_version(docs_root),
-        py_ver=platform.python_version(), n_skipped=len(skipped), seed=SEED,
-        mix=" / ".join(f"{int(f * 100)}% {d}" for d, f in MIX.items()), n_corpus=N_CORPUS)
+        file_rows=file_rows,
+        domain_rows=domain_rows,
+        max_chars=MAX_CHARS,
+        min_chars=MIN_CHARS,
+        n_target=len(target),
+        docs_root=docs_display,
+        docs_ver=docs_version(docs_root),
+        py_ver=platform.python_version(),
+        n_skipped=len(skipped),
+        seed=SEED,
+        mix=" / ".join(f"{int(f * 100)}% {d}" for d, f in MIX.items()),
+        n_corpus=N_CORPUS,
+    )
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8", newline="\n") as f:
         f.write(readme)
 
     total = sum(os.path.getsize(os.path.join(args.out, n)) for n in os.listdir(args.out))
-    report = {"corpus": {d: v[0] for d, v in cs.items()}, "target": len(target),
-              "skipped_non_utf8": skipped, "bytes_on_disk": total}
+    report = {
+        "corpus": {d: v[0] for d, v in cs.items()},
+        "target": len(target),
+        "skipped_non_utf8": skipped,
+        "bytes_on_disk": total,
+    }
     print(json.dumps(report, indent=1))
     if total > SIZE_LIMIT:
         sys.exit(f"error: {args.out} is {total} bytes, over the {SIZE_LIMIT} byte budget")

@@ -21,6 +21,8 @@ def sample_texts() -> list[str]:
 
     path = SAMPLE / "corpus.jsonl.gz"
     if not path.exists():
-        pytest.fail(f"the sample corpus is missing: run python3 scripts/build_sample_corpus.py ({path})")
+        pytest.fail(
+            f"the sample corpus is missing: run python3 scripts/build_sample_corpus.py ({path})"
+        )
     table = pj.read_json(str(path))
     return table.column("text").to_pylist()

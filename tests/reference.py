@@ -31,11 +31,15 @@ def word_ngram_counts(
     return out
 
 
-def char_ngram_counts(text: str, n_buckets: int, ngram_range: tuple[int, int], seed: int = 0) -> Counter:
+def char_ngram_counts(
+    text: str, n_buckets: int, ngram_range: tuple[int, int], seed: int = 0
+) -> Counter:
     text = text.lower()
     out: Counter = Counter()
     lo, hi = ngram_range
     for n in range(lo, hi + 1):
         for i in range(len(text) - n + 1):
-            out[bucket(xxhash.xxh3_64_intdigest(text[i : i + n].encode("utf-8"), seed), n_buckets)] += 1
+            out[
+                bucket(xxhash.xxh3_64_intdigest(text[i : i + n].encode("utf-8"), seed), n_buckets)
+            ] += 1
     return out

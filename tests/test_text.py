@@ -6,10 +6,10 @@ import pytest
 import xxhash
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.reference import WORDPUNCT, tokens
 
 import tamis
 from tamis import _core
-from tests.reference import WORDPUNCT, tokens
 
 # Characters that CPython's Unicode database knows (the tables were generated from it); surrogates
 # cannot be encoded as UTF-8 and so cannot reach Rust.

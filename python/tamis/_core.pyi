@@ -4,6 +4,7 @@ from typing import Optional
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import TypeAlias
 
 __version__: str
 build_profile: str
@@ -36,9 +37,9 @@ def tokenize(
 ) -> list[str]:
     """Normalise one text and return its ``\\w+|[^\\w\\s]+`` tokens."""
 
-_Offsets = npt.NDArray[np.int32] | npt.NDArray[np.int64]
-_Bytes = npt.NDArray[np.uint8]
-_Valid = Optional[npt.NDArray[np.bool_]]
+_Offsets: TypeAlias = npt.NDArray[np.int32] | npt.NDArray[np.int64]
+_Bytes: TypeAlias = npt.NDArray[np.uint8]
+_Valid: TypeAlias = Optional[npt.NDArray[np.bool_]]
 
 class Featurizer:
     """Hashed n-gram featuriser over Arrow string buffers."""
@@ -55,21 +56,36 @@ class Featurizer:
         strip_punctuation: bool = False,
         fold_whitespace: bool = False,
         seed: int = 0,
-    ) -> "Featurizer": ...
+    ) -> Featurizer: ...
     def buckets(self, text: str) -> list[int]:
         """Buckets of every n-gram of one text, in text order."""
     def count_tokens(
-        self, offsets: _Offsets, data: _Bytes, validity: _Valid = None, n_threads: Optional[int] = None
+        self,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid = None,
+        n_threads: Optional[int] = None,
     ) -> npt.NDArray[np.uint64]:
         """Tokens per row after normalisation."""
     def transform_csr(
-        self, offsets: _Offsets, data: _Bytes, validity: _Valid = None, n_threads: Optional[int] = None
+        self,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid = None,
+        n_threads: Optional[int] = None,
     ) -> tuple[
-        npt.NDArray[np.int64], npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint64]
+        npt.NDArray[np.int64],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.uint64],
     ]:
         """CSR counts: ``(indptr, indices, counts, n_tokens)``."""
     def transform_dense(
-        self, offsets: _Offsets, data: _Bytes, validity: _Valid = None, n_threads: Optional[int] = None
+        self,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid = None,
+        n_threads: Optional[int] = None,
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
         """Dense counts ``(n_rows, n_buckets)`` and tokens per row."""
     def accumulate(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def progress(total: int | None = None, desc: str = "", unit: str = "docs", *, enabled: bool = True) -> Any:
+def progress(
+    total: int | None = None, desc: str = "", unit: str = "docs", *, enabled: bool = True
+) -> Any:
     """Return a tqdm bar that is silent when not a TTY or when ``enabled`` is false."""
     from tqdm.auto import tqdm
 

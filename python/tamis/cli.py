@@ -168,7 +168,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
         nbytes = pc.fill_null(pc.binary_length(text), 0)
         table = pa.table(
             {
-                "group": batch.column(args.by) if args.by else pa.nulls(batch.num_rows, pa.string()),
+                "group": batch.column(args.by)
+                if args.by
+                else pa.nulls(batch.num_rows, pa.string()),
                 "documents": pa.array(np.ones(batch.num_rows, dtype=np.int64)),
                 "null": pc.cast(pc.is_null(text), pa.int64()),
                 "empty": pc.cast(pc.equal(pc.fill_null(pc.binary_length(text), -1), 0), pa.int64()),
@@ -184,7 +186,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
         bar.update(batch.num_rows)
     bar.close()
     total = {k: sum(g[k] for g in groups.values()) for k in keys}
-    rows = [(str(g) if args.by else "(all)", v) for g, v in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+    rows = [
+        (str(g) if args.by else "(all)", v)
+        for g, v in sorted(groups.items(), key=lambda kv: str(kv[0]))
+    ]
     if args.by:
         rows.append(("TOTAL", total))
     width = max([len(r[0]) for r in rows] + [len(args.by or "group")])
@@ -193,7 +198,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  " + "  ".join(f"{v[k]:>12}" for k in keys))
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"by": args.by, "groups": {str(g): v for g, v in groups.items()}, "total": total}, indent=2)
+            json.dumps(
+                {"by": args.by, "groups": {str(g): v for g, v in groups.items()}, "total": total},
+                indent=2,
+            )
         )
     return 0
 

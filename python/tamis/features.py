@@ -64,7 +64,9 @@ def _concat(parts: list[SparseCounts], n_buckets: int) -> SparseCounts:
         e = np.empty(0, dtype=np.uint32)
         return SparseCounts(np.zeros(1, np.int64), e, e.copy(), np.empty(0, np.uint64), n_buckets)
     offsets = np.cumsum([0] + [p.indptr[-1] for p in parts[:-1]])
-    indptr = np.concatenate([parts[0].indptr[:1]] + [p.indptr[1:] + o for p, o in zip(parts, offsets)])
+    indptr = np.concatenate(
+        [parts[0].indptr[:1]] + [p.indptr[1:] + o for p, o in zip(parts, offsets)]
+    )
     return SparseCounts(
         indptr,
         np.concatenate([p.indices for p in parts]),
@@ -121,7 +123,9 @@ class HashingFeaturizer:
         try:
             min_n, max_n = (int(x) for x in ngram_range)
         except (TypeError, ValueError):
-            raise ValueError(f"ngram_range must be a pair (min_n, max_n), got {ngram_range!r}") from None
+            raise ValueError(
+                f"ngram_range must be a pair (min_n, max_n), got {ngram_range!r}"
+            ) from None
         self.ngram_range = (min_n, max_n)
         if analyzer not in ("word", "char"):
             raise ValueError(f"analyzer must be 'word' or 'char', got {analyzer!r}")
@@ -248,8 +252,10 @@ def _chunks(texts: Any) -> Iterable[Any]:
     """Text arrays of ``texts``, which may also be an iterable of text collections (a stream)."""
     import pyarrow as pa
 
-    if isinstance(texts, (list, tuple)) and texts and not all(
-        isinstance(t, str) or t is None for t in texts
+    if (
+        isinstance(texts, (list, tuple))
+        and texts
+        and not all(isinstance(t, str) or t is None for t in texts)
     ):
         for part in texts:
             yield from as_text_array(part)

@@ -134,7 +134,9 @@ def _check_text(batch: pa.RecordBatch, column: str, where: str) -> pa.RecordBatc
     if col.type == pa.null() or col.type == pa.string_view():
         idx = batch.schema.get_field_index(column)
         return batch.set_column(idx, column, col.cast(pa.large_string()))
-    raise TypeError(f"{where}: text column {column!r} has type {col.type}, expected a string column")
+    raise TypeError(
+        f"{where}: text column {column!r} has type {col.type}, expected a string column"
+    )
 
 
 def _with_id(batch: pa.RecordBatch, cols: Columns, make_ids: Any, where: str) -> pa.RecordBatch:
@@ -453,7 +455,9 @@ class ParquetSink:
                 with contextlib.suppress(OSError):
                     os.unlink(self._tmp)
                 raise InputError(f"{self.path}: nothing to write and no schema given")
-            pq.write_table(self.schema.empty_table().replace_schema_metadata(self.metadata), self._tmp)
+            pq.write_table(
+                self.schema.empty_table().replace_schema_metadata(self.metadata), self._tmp
+            )
         os.replace(self._tmp, self.path)
 
 

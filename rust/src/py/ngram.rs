@@ -23,6 +23,8 @@ type CsrOut<'py> = (
     Bound<'py, PyArray1<u64>>,
 );
 
+type DenseOut<'py> = (Bound<'py, PyArray2<u32>>, Bound<'py, PyArray1<u64>>);
+
 #[pymethods]
 impl PyFeaturizer {
     #[new]
@@ -113,7 +115,7 @@ impl PyFeaturizer {
         data: PyReadonlyArray1<'py, u8>,
         validity: Option<PyReadonlyArray1<'py, bool>>,
         n_threads: Option<usize>,
-    ) -> PyResult<(Bound<'py, PyArray2<u32>>, Bound<'py, PyArray1<u64>>)> {
+    ) -> PyResult<DenseOut<'py>> {
         let col = text_column(&offsets, &data, validity.as_ref())?;
         let cfg = &self.cfg;
         let nb = cfg.n_buckets as usize;
