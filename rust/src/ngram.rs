@@ -7,6 +7,9 @@
 //! configured seed ([`crate::hash`]), the bucket `(h * n_buckets) >> 64`. So anyone can recompute a
 //! feature with `xxhash` in a few lines of Python — the tests do exactly that.
 //!
+//! [`HashKind::Sha256Mod`] reproduces the DSIR reference package (`data-selection`): the bucket is
+//! `int(sha256(ngram).hexdigest(), 16) % n_buckets`, about 10× slower than XXH3 and seed-free.
+//!
 //! Three outputs share one per-document kernel: CSR counts (rows in input order, columns sorted),
 //! dense counts, and a streaming sum into one count vector that never materialises per-document
 //! features. Work is split across threads by row ranges and recombined in row order (or summed as
@@ -29,6 +32,39 @@ pub enum Analyzer {
     Char,
 }
 
+/// How an n-gram's bytes become a bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashKind {
+    /// XXH3-64 with the configured seed, bucket `(h * n_buckets) >> 64`.
+    #[default]
+    Xxh3,
+    /// SHA-256 of the bytes read as a big-endian integer, modulo `n_buckets` (the DSIR reference's
+    /// `hash_buckets`); the seed is ignored.
+    Sha256Mod,
+}
+
+impl HashKind {
+    /// The bucket of `bytes` among `n_buckets`.
+    #[inline]
+    pub fn bucket(self, bytes: &[u8], seed: u64, n_buckets: u32) -> u32 {
+        match self {
+            HashKind::Xxh3 => bucket(hash64(bytes, seed), n_buckets),
+            HashKind::Sha256Mod => sha256_mod(bytes, n_buckets),
+        }
+    }
+}
+
+/// `int(sha256(bytes).hexdigest(), 16) % n`, by Horner's rule over the 32 digest bytes.
+pub fn sha256_mod(bytes: &[u8], n: u32) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    let m = u64::from(n);
+    // acc < 2^32, so acc * 256 + 255 < 2^40 never overflows.
+    digest
+        .iter()
+        .fold(0u64, |acc, &b| (acc * 256 + u64::from(b)) % m) as u32
+}
+
 /// Configuration of the hashed n-gram featuriser.
 #[derive(Clone, Copy, Debug)]
 pub struct NgramConfig {
@@ -44,6 +80,8 @@ pub struct NgramConfig {
     pub n_buckets: u32,
     /// Hash seed.
     pub seed: u64,
+    /// Hash function and range reduction.
+    pub hash: HashKind,
 }
 
 /// Upper bound on `max_n`: n-grams longer than this are never useful as hashed features and the
@@ -102,6 +140,7 @@ impl NgramConfig {
         let Scratch { norm, join, spans } = scratch;
         let text = self.normalizer.apply(text, norm);
         let (seed, nb, min_n, max_n) = (self.seed, self.n_buckets, self.min_n, self.max_n);
+        let kind = self.hash;
         match self.analyzer {
             Analyzer::Word => {
                 let bytes = text.as_bytes();
@@ -113,8 +152,8 @@ impl NgramConfig {
                     spans[n_tok % max_n] = (a, b);
                     n_tok += 1;
                     for n in min_n..=max_n.min(n_tok) {
-                        let h = if n == 1 {
-                            hash64(&bytes[a..b], seed)
+                        let bk = if n == 1 {
+                            kind.bucket(&bytes[a..b], seed, nb)
                         } else {
                             join.clear();
                             for k in (n_tok - n)..n_tok {
@@ -124,9 +163,9 @@ impl NgramConfig {
                                 }
                                 join.extend_from_slice(&bytes[s..e]);
                             }
-                            hash64(join, seed)
+                            kind.bucket(join, seed, nb)
                         };
-                        f(bucket(h, nb));
+                        f(bk);
                     }
                 });
                 DocStats {
@@ -145,7 +184,7 @@ impl NgramConfig {
                     let end = pos + c.len_utf8();
                     for n in min_n..=max_n.min(n_chr) {
                         let start = spans[(n_chr - n) % max_n].0;
-                        f(bucket(hash64(&bytes[start..end], seed), nb));
+                        f(kind.bucket(&bytes[start..end], seed, nb));
                     }
                 }
                 DocStats {
@@ -402,4 +441,18 @@ pub fn accumulate<T: Texts + ?Sized>(
     let (_, acc, stats) = reduced?;
     counts.iter_mut().zip(&acc).for_each(|(c, a)| *c += a);
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_mod_matches_python() {
+        // int(hashlib.sha256(w).hexdigest(), 16) % n, computed with CPython.
+        assert_eq!(sha256_mod(b"hello", 10_000), 7_620);
+        assert_eq!(sha256_mod(b"", 10_000), 6_549);
+        assert_eq!(sha256_mod(b"hello world", 10_000), 1_529);
+        assert_eq!(sha256_mod(b"hello", u32::MAX), 3_130_145_490);
+    }
 }
