@@ -286,7 +286,7 @@ impl ImportanceModel {
                         let st = if t == 1 {
                             let mut acc = 0.0;
                             let st = self.ngram.for_each_bucket(text, scratch, |b| {
-                                acc += self.log_ratio[b as usize]
+                                acc += self.log_ratio[b as usize];
                             });
                             row[0] = acc;
                             st
@@ -299,7 +299,9 @@ impl ImportanceModel {
                         *toks = st.n_tokens;
                         if length_norm && st.n_tokens > 0 {
                             let d = st.n_tokens as f64;
-                            row.iter_mut().for_each(|x| *x /= d);
+                            for x in row.iter_mut() {
+                                *x /= d;
+                            }
                         }
                     }
                     Ok(())

@@ -205,7 +205,7 @@ pub fn split_k(k: usize, proportions: &[f64]) -> Result<Vec<usize>> {
     let sum: f64 = proportions.iter().sum();
     if proportions.is_empty()
         || proportions.iter().any(|p| !(p.is_finite() && *p >= 0.0))
-        || !(sum > 0.0)
+        || sum.partial_cmp(&0.0) != Some(Ordering::Greater)
     {
         return Err(Error::param(
             "target_proportions",

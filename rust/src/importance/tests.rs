@@ -1,3 +1,6 @@
+// Exact float equality is intended: the same operations must give the same bits.
+#![allow(clippy::float_cmp)]
+
 use super::resample::{
     gumbel, sample_with_replacement, select_sequential, sequential_capacities, split_k, Entry, TopK,
 };
@@ -63,7 +66,7 @@ fn log_ratio_formula() {
         raw: true,
         eps: 0.0,
     };
-    let m = ImportanceModel::fit(c, &[tgt.clone()], &raw, s).unwrap();
+    let m = ImportanceModel::fit(c, std::slice::from_ref(&tgt), &raw, s).unwrap();
     let want0 = ((tgt.counts[0] as f64 + 1.0) / (tt + 50.0)).ln()
         - ((raw.counts[0] as f64 + 1.0) / (rt + 50.0)).ln();
     assert!((m.log_ratio()[0] - want0).abs() < 1e-12);
@@ -147,9 +150,9 @@ fn topk_merge_is_exact_and_order_free() {
     let keys: Vec<f64> = (0..500).map(|i| gumbel(7, 0, i)).collect();
     let es = entries(&keys);
     let mut whole = TopK::new(20);
-    es.iter().for_each(|e| {
+    for e in &es {
         whole.push(*e);
-    });
+    }
     let mut brute = es.clone();
     brute.sort_by(|a, b| b.cmp(a));
     brute.truncate(20);
@@ -218,7 +221,9 @@ fn with_replacement_matches_weights() {
     assert_eq!(draws.len(), k);
     assert!(draws.windows(2).all(|p| p[0] <= p[1]));
     let mut obs = [0f64; 6];
-    draws.iter().for_each(|&i| obs[i as usize] += 1.0);
+    for &i in &draws {
+        obs[i as usize] += 1.0;
+    }
     assert_eq!(obs[5], 0.0);
     let total = 10.0;
     let chi2: f64 = [1.0, 2.0, 0.5, 4.0, 2.5]

@@ -24,7 +24,7 @@ pub(crate) fn hash_kind(hash: &str) -> PyResult<HashKind> {
 /// Hashed n-gram featuriser (see `tamis.HashingFeaturizer` for the documented API).
 #[pyclass(name = "Featurizer", module = "tamis._core", frozen)]
 pub(crate) struct PyFeaturizer {
-    cfg: NgramConfig,
+    pub(crate) cfg: NgramConfig,
 }
 
 type CsrOut<'py> = (
