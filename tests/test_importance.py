@@ -138,7 +138,7 @@ def test_resample_table_and_min_length(corpora):
 def test_with_replacement_follows_weights():
     target = ["alpha beta gamma"] * 5
     raw = ["alpha beta gamma", "alpha beta delta", "delta epsilon zeta", "alpha zeta"]
-    r = ImportanceResampler(min_length=0, length_norm=False, alpha=1.0, smooth="both", eps=0)
+    r = ImportanceResampler(min_length=0, length_norm=None, alpha=1.0, smooth="both", eps=0)
     r.fit(target, raw)
     lw = r.log_weights(raw)
     p = np.exp(lw - lw.max())
@@ -154,7 +154,7 @@ def test_gumbel_inclusion_frequencies():
     # 5 documents, k = 2: empirical inclusion over many seeds vs exact successive sampling.
     target = ["a b c d e"] * 3
     raw = ["a b", "a c", "d e", "x y", "a b c"]
-    r = ImportanceResampler(min_length=0, length_norm=False, alpha=0.5, smooth="both", eps=0)
+    r = ImportanceResampler(min_length=0, length_norm=None, alpha=0.5, smooth="both", eps=0)
     r.fit(target, raw)
     w = np.exp(r.log_weights(raw))
     exact = np.zeros(5)
@@ -228,6 +228,8 @@ def test_bad_input(corpora):
         ImportanceResampler(alpha=-1)
     with pytest.raises(ValueError, match="smooth"):
         ImportanceResampler(smooth="raw")
+    with pytest.raises(ValueError, match="length_norm"):
+        ImportanceResampler(length_norm=0)
     with pytest.raises(ValueError, match="hash"):
         ImportanceResampler(hash="md5")
     with pytest.raises(ValueError, match="eps"):

@@ -132,10 +132,10 @@ class ImportanceModel:
         data: _Bytes,
         validity: _Valid = None,
         *,
-        length_norm: bool = False,
+        length_norm: Optional[float] = None,
         n_threads: Optional[int] = None,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]:
-        """Log weights (``n_rows x n_targets``) and token counts of a text column."""
+        """Log weights (``n_rows x n_targets``; rescaled to ``length_norm`` tokens) and tokens."""
 
 class TopK:
     """Streaming top-k by key; ties go to the smaller id hash, then the smaller position."""

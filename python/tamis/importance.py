@@ -102,8 +102,11 @@ class ImportanceResampler:
     eps
         Added to probabilities inside the logarithm (the reference: 1e-8).
     length_norm
-        Divide each log weight by the document's token count (a per-token log ratio). The raw
-        sum grows with length, so without it the longest documents dominate the selection.
+        Rescale each log weight to this many tokens: ``w * length_norm / n_tokens``, the log
+        likelihood ratio of a ``length_norm``-token document with the same n-gram mix. ``None``:
+        the raw sum (the reference), which grows with length, so that the longest documents
+        dominate and the Gumbel noise hardly matters. A plain per-token average (``1``) has the
+        opposite problem: the noise swamps the weights. See ``docs/dsir.md`` for the measurements.
     min_length
         Documents with fewer word tokens are never selected (the reference: 100).
     separate_targets
@@ -139,7 +142,7 @@ class ImportanceResampler:
         alpha: float = 0.0,
         smooth: str = "target",
         eps: float = 1e-8,
-        length_norm: bool = True,
+        length_norm: Optional[float] = 100.0,
         min_length: int = 100,
         separate_targets: bool = False,
         target_proportions: Optional[Sequence[float]] = None,
@@ -165,7 +168,13 @@ class ImportanceResampler:
         self.eps = float(eps)
         if not (np.isfinite(self.eps) and self.eps >= 0):
             raise ValueError(f"eps must be finite and >= 0, got {eps!r}")
-        self.length_norm = bool(length_norm)
+        if length_norm is not None:
+            length_norm = float(length_norm)
+            if not (np.isfinite(length_norm) and length_norm > 0):
+                raise ValueError(
+                    f"length_norm must be a positive number of tokens or None, got {length_norm!r}"
+                )
+        self.length_norm = length_norm
         self.min_length = check_int("min_length", min_length, 0)
         self.separate_targets = bool(separate_targets)
         if target_proportions is not None:
@@ -191,10 +200,11 @@ class ImportanceResampler:
         ``eps=1e-8``, no length normalisation, ``min_length=100``. Keyword arguments override.
         """
         params: dict[str, Any] = {
+            "n_buckets": 10_000,
             "hash": "sha256",
             "alpha": 0.0,
             "eps": 1e-8,
-            "length_norm": False,
+            "length_norm": None,
             "min_length": 100,
         }
         params.update(kwargs)
@@ -682,7 +692,6 @@ def _cmd_dsir(args: Any) -> int:
     from tamis.io import ParquetSink
 
     common: dict[str, Any] = {
-        "n_buckets": args.buckets,
         "separate_targets": args.separate_targets,
         "target_proportions": args.target_proportions,
         "random_state": args.seed,
@@ -694,7 +703,11 @@ def _cmd_dsir(args: Any) -> int:
     for name in ("alpha", "min_length", "eps"):
         if getattr(args, name) is not None:
             common[name] = getattr(args, name)
-    if args.length_norm is not None:
+    if args.buckets is not None:
+        common["n_buckets"] = args.buckets
+    if args.no_length_norm:
+        common["length_norm"] = None
+    elif args.length_norm is not None:
         common["length_norm"] = args.length_norm
     r = ImportanceResampler.reference(**common) if args.reference else ImportanceResampler(**common)
     raw = args.raw if len(args.raw) > 1 else args.raw[0]
@@ -758,8 +771,6 @@ def _cmd_dsir(args: Any) -> int:
 
 def add_dsir(sub: Any) -> None:
     """Register ``tamis dsir``."""
-    import argparse
-
     p = sub.add_parser(
         "dsir",
         help="select raw documents that match a target (DSIR importance resampling)",
@@ -776,15 +787,19 @@ def add_dsir(sub: Any) -> None:
         action="store_true",
         help="data-selection 1.0.3 compatible weights (sha256 buckets, no normalisation)",
     )
-    p.add_argument("--buckets", type=int, default=10_000)
+    p.add_argument("--buckets", type=int, default=None, help="hash buckets (see docs/dsir.md)")
     p.add_argument("--alpha", type=float, default=None, help="add-alpha smoothing")
     p.add_argument("--eps", type=float, default=None)
     p.add_argument("--min-length", type=int, default=None, help="minimum tokens (default 100)")
     p.add_argument(
         "--length-norm",
-        action=argparse.BooleanOptionalAction,
+        type=float,
         default=None,
-        help="per-token weights",
+        metavar="TOKENS",
+        help="rescale log weights to this many tokens (default 100; reference: none)",
+    )
+    p.add_argument(
+        "--no-length-norm", action="store_true", help="raw sums of log ratios (as the reference)"
     )
     p.add_argument("--separate-targets", action="store_true", help="one model per --target file")
     p.add_argument("--target-proportions", type=float, nargs="+", default=None)

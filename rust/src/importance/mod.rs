@@ -7,8 +7,9 @@
 //! `p[b] = (c[b] + α) / (Σc + α·B)` (add-α smoothing, optionally on the target side only; α = 0
 //! and eps = 1e-8 is the reference package). The log importance weight of a document is the sum
 //! of `log_ratio` over its n-grams (the bag-of-n-grams likelihood ratio), computed straight from
-//! the text without a per-document feature vector, optionally divided by the document's token
-//! count. Resampling lives in [`resample`].
+//! the text without a per-document feature vector, optionally rescaled to a fixed length `L`
+//! (`w · L / n_tokens`: the log likelihood ratio of an `L`-token document with the same n-gram
+//! mix). Resampling lives in [`resample`].
 //!
 //! The KL-reduction metric is the paper's Section 6 / Appendix I definition as the authors gave it
 //! (p-lambda/dsir issues #9 and #11): on hashed n-gram distributions,
@@ -258,17 +259,25 @@ impl ImportanceModel {
 
     /// Log importance weights of every row (row-major `n_rows × n_targets`) and its token count.
     /// A row's weight is the sum of its n-grams' log ratios in text order, divided by its token
-    /// count if `length_norm`; null and empty rows weigh exactly 0. Rows are independent, so the
-    /// output is the same for any thread count and any batching.
+    /// count and multiplied by `L` if `length_norm` is `Some(L)`; null and empty rows weigh exactly 0.
+    /// Rows are independent, so the output is the same for any thread count and any batching.
     ///
     /// # Errors
     /// A row that is not UTF-8, or an invalid thread count.
     pub fn log_weights<T: Texts + ?Sized>(
         &self,
         texts: &T,
-        length_norm: bool,
+        length_norm: Option<f64>,
         n_threads: Option<usize>,
     ) -> Result<(Vec<f64>, Vec<u64>)> {
+        if let Some(l) = length_norm {
+            if !(l.is_finite() && l > 0.0) {
+                return Err(Error::param(
+                    "length_norm",
+                    format!("must be a positive number of tokens, got {l}"),
+                ));
+            }
+        }
         let t = self.n_targets;
         let n = texts.len();
         let mut weights = vec![0.0; n * t];
@@ -297,10 +306,10 @@ impl ImportanceModel {
                             })
                         };
                         *toks = st.n_tokens;
-                        if length_norm && st.n_tokens > 0 {
+                        if let (Some(l), true) = (length_norm, st.n_tokens > 0) {
                             let d = st.n_tokens as f64;
                             for x in row.iter_mut() {
-                                *x /= d;
+                                *x = *x / d * l;
                             }
                         }
                     }

@@ -87,8 +87,8 @@ fn weights_are_dot_products_and_thread_free() {
         let targets = [counts_of(&c, &DOCS[..2]), counts_of(&c, &DOCS[3..])];
         let m = ImportanceModel::fit(c, &targets, &raw, Smoothing::REFERENCE).unwrap();
         let many: Vec<&str> = DOCS.iter().cycle().take(300).copied().collect();
-        let (w1, n1) = m.log_weights(&many[..], false, Some(1)).unwrap();
-        let (w2, n2) = m.log_weights(&many[..], false, Some(2)).unwrap();
+        let (w1, n1) = m.log_weights(&many[..], None, Some(1)).unwrap();
+        let (w2, n2) = m.log_weights(&many[..], None, Some(2)).unwrap();
         assert_eq!(w1, w2);
         assert_eq!(n1, n2);
         let csr = transform_csr(&c, &many[..], Some(1)).unwrap();
@@ -110,8 +110,9 @@ fn weights_are_dot_products_and_thread_free() {
         }
         // The empty document weighs exactly 0; normalisation divides by the token count.
         assert_eq!(w1[2 * 2], 0.0);
-        let (wn, _) = m.log_weights(&many[..], true, Some(2)).unwrap();
-        assert!((wn[0] - w1[0] / n1[0] as f64).abs() < 1e-12);
+        let (wn, _) = m.log_weights(&many[..], Some(100.0), Some(2)).unwrap();
+        assert!((wn[0] - w1[0] / n1[0] as f64 * 100.0).abs() < 1e-9);
+        assert!(m.log_weights(&many[..], Some(0.0), Some(2)).is_err());
         assert_eq!(wn[4], 0.0);
     }
 }

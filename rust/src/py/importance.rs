@@ -108,14 +108,14 @@ impl PyImportanceModel {
     }
 
     /// Log weights (`n_rows × n_targets`) and token counts of a text column.
-    #[pyo3(signature = (offsets, data, validity = None, *, length_norm = false, n_threads = None))]
+    #[pyo3(signature = (offsets, data, validity = None, *, length_norm = None, n_threads = None))]
     fn log_weights<'py>(
         &self,
         py: Python<'py>,
         offsets: OffsetsArg<'py>,
         data: PyReadonlyArray1<'py, u8>,
         validity: Option<PyReadonlyArray1<'py, bool>>,
-        length_norm: bool,
+        length_norm: Option<f64>,
         n_threads: Option<usize>,
     ) -> PyResult<WeightsOut<'py>> {
         let col = text_column(&offsets, &data, validity.as_ref())?;
