@@ -120,6 +120,38 @@ pub struct Scratch {
     norm: String,
     join: Vec<u8>,
     spans: Vec<(usize, usize)>,
+    sha: ShaCache,
+}
+
+/// Memo of n-gram → SHA-256 bucket. SHA-256 plus the 256-bit modulo costs ~20× an XXH3 bucket,
+/// and n-grams are Zipf-distributed, so most lookups hit. Keys are the exact bytes (no hash
+/// collision can change a bucket); the memo is emptied when it reaches [`ShaCache::CAPACITY`].
+#[derive(Default)]
+struct ShaCache {
+    n_buckets: u32,
+    map: std::collections::HashMap<Box<[u8]>, u32, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
+}
+
+impl ShaCache {
+    /// About 10 MB per thread at short n-grams.
+    const CAPACITY: usize = 1 << 18;
+
+    #[inline]
+    fn bucket(&mut self, bytes: &[u8], n_buckets: u32) -> u32 {
+        if self.n_buckets != n_buckets {
+            self.map.clear();
+            self.n_buckets = n_buckets;
+        }
+        if let Some(&b) = self.map.get(bytes) {
+            return b;
+        }
+        let b = sha256_mod(bytes, n_buckets);
+        if self.map.len() >= Self::CAPACITY {
+            self.map.clear();
+        }
+        self.map.insert(bytes.into(), b);
+        b
+    }
 }
 
 /// Per-document statistics returned with every featurisation.
@@ -138,10 +170,19 @@ impl NgramConfig {
         scratch: &mut Scratch,
         mut f: impl FnMut(u32),
     ) -> DocStats {
-        let Scratch { norm, join, spans } = scratch;
+        let Scratch {
+            norm,
+            join,
+            spans,
+            sha,
+        } = scratch;
         let text = self.normalizer.apply(text, norm);
         let (seed, nb, min_n, max_n) = (self.seed, self.n_buckets, self.min_n, self.max_n);
         let kind = self.hash;
+        let mut bucket_of = |bytes: &[u8]| match kind {
+            HashKind::Xxh3 => bucket(hash64(bytes, seed), nb),
+            HashKind::Sha256Mod => sha.bucket(bytes, nb),
+        };
         match self.analyzer {
             Analyzer::Word => {
                 let bytes = text.as_bytes();
@@ -154,7 +195,7 @@ impl NgramConfig {
                     n_tok += 1;
                     for n in min_n..=max_n.min(n_tok) {
                         let bk = if n == 1 {
-                            kind.bucket(&bytes[a..b], seed, nb)
+                            bucket_of(&bytes[a..b])
                         } else {
                             join.clear();
                             for k in (n_tok - n)..n_tok {
@@ -164,7 +205,7 @@ impl NgramConfig {
                                 }
                                 join.extend_from_slice(&bytes[s..e]);
                             }
-                            kind.bucket(join, seed, nb)
+                            bucket_of(join)
                         };
                         f(bk);
                     }
@@ -185,7 +226,7 @@ impl NgramConfig {
                     let end = pos + c.len_utf8();
                     for n in min_n..=max_n.min(n_chr) {
                         let start = spans[(n_chr - n) % max_n].0;
-                        f(kind.bucket(&bytes[start..end], seed, nb));
+                        f(bucket_of(&bytes[start..end]));
                     }
                 }
                 DocStats {
@@ -455,5 +496,46 @@ mod tests {
         assert_eq!(sha256_mod(b"", 10_000), 6_549);
         assert_eq!(sha256_mod(b"hello world", 10_000), 1_529);
         assert_eq!(sha256_mod(b"hello", u32::MAX), 3_130_145_490);
+    }
+
+    #[test]
+    fn sha256_buckets_through_the_memo() {
+        let cfg = NgramConfig {
+            normalizer: Normalizer::default(),
+            analyzer: Analyzer::Word,
+            min_n: 1,
+            max_n: 2,
+            n_buckets: 10_000,
+            seed: 0,
+            hash: HashKind::Sha256Mod,
+        };
+        let text = "a b a b c a b";
+        let toks: Vec<&str> = text.split(' ').collect();
+        let mut want = Vec::new();
+        for i in 0..toks.len() {
+            want.push(sha256_mod(toks[i].as_bytes(), 10_000));
+            if i > 0 {
+                want.push(sha256_mod(
+                    format!("{} {}", toks[i - 1], toks[i]).as_bytes(),
+                    10_000,
+                ));
+            }
+        }
+        let mut scratch = Scratch::default();
+        for nb in [10_000, 10_000, 77] {
+            let mut got = Vec::new();
+            let c = NgramConfig {
+                n_buckets: nb,
+                ..cfg
+            };
+            c.for_each_bucket(text, &mut scratch, |b| got.push(b));
+            if nb == 10_000 {
+                assert_eq!(got, want);
+            } else {
+                // A different bucket count must not reuse memoised buckets.
+                assert_eq!(got[0], sha256_mod(b"a", 77));
+                assert_eq!(got[2], sha256_mod(b"a b", 77));
+            }
+        }
     }
 }
