@@ -121,6 +121,7 @@ def throughput(texts: list[str], target: list[str], n_ref: int, n_ours: int) -> 
     for name, est in [
         ("tamis default", ImportanceResampler(n_jobs=1)),
         ("tamis default, 10k buckets", ImportanceResampler(n_buckets=10_000, n_jobs=1)),
+        ("tamis default, 2^18 buckets", ImportanceResampler(n_buckets=1 << 18, n_jobs=1)),
         ("tamis reference mode", ImportanceResampler.reference(n_jobs=1)),
     ]:
         res = tamis_phases(est, target, our_raw)
