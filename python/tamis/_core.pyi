@@ -1,6 +1,6 @@
 """Type stubs of the native module ``tamis._core`` (hand-written; checked by mypy.stubtest)."""
 
-from typing import Optional
+from typing import Optional, final
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,7 @@ _Offsets: TypeAlias = npt.NDArray[np.int32] | npt.NDArray[np.int64]
 _Bytes: TypeAlias = npt.NDArray[np.uint8]
 _Valid: TypeAlias = Optional[npt.NDArray[np.bool_]]
 
+@final
 class Featurizer:
     """Hashed n-gram featuriser over Arrow string buffers."""
 

@@ -18,7 +18,7 @@ use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::hash::{bucket, hash64};
 use crate::parallel::with_threads;
-use crate::text::{for_each_word_span, Normalizer};
+use crate::text::{ascii_class, for_each_word_span, CharClass, Normalizer};
 
 /// What an n-gram is made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +81,77 @@ pub struct Scratch {
     norm: String,
     join: Vec<u8>,
     spans: Vec<(usize, usize)>,
+    starts: Vec<usize>,
+}
+
+impl NgramConfig {
+    /// Writes the normalised tokens of `text` into `stream`, joined by single spaces, and the
+    /// offset where each token starts into `starts`. Then an n-gram is one contiguous slice of
+    /// the stream, hashed in place: no per-n-gram copy.
+    ///
+    /// ASCII text without punctuation stripping takes a fused path: classify, lowercase and copy
+    /// in one pass over the bytes (NFKC and case folding of ASCII stay ASCII, and whitespace
+    /// folding cannot change tokens).
+    fn token_stream(
+        &self,
+        text: &str,
+        norm: &mut String,
+        stream: &mut Vec<u8>,
+        starts: &mut Vec<usize>,
+    ) {
+        stream.clear();
+        starts.clear();
+        if text.is_ascii() && !self.normalizer.strip_punctuation {
+            if self.normalizer.lowercase {
+                ascii_token_stream(text.as_bytes(), stream, starts, |b| b.to_ascii_lowercase());
+            } else {
+                ascii_token_stream(text.as_bytes(), stream, starts, |b| b);
+            }
+            return;
+        }
+        let text = self.normalizer.apply(text, norm);
+        let bytes = text.as_bytes();
+        for_each_word_span(text, |a, b| {
+            if !starts.is_empty() {
+                stream.push(b' ');
+            }
+            starts.push(stream.len());
+            stream.extend_from_slice(&bytes[a..b]);
+        });
+    }
+}
+
+/// The fused ASCII path of [`NgramConfig::token_stream`]: one pass that classifies, maps (lowercases)
+/// and copies each byte into a pre-sized buffer.
+#[inline]
+fn ascii_token_stream(
+    bytes: &[u8],
+    stream: &mut Vec<u8>,
+    starts: &mut Vec<usize>,
+    map: impl Fn(u8) -> u8,
+) {
+    // Worst case: every byte is a token followed by a separator.
+    stream.resize(2 * bytes.len(), 0);
+    starts.reserve(bytes.len() / 2 + 1);
+    let (mut i, mut w) = (0, 0);
+    while i < bytes.len() {
+        let class = ascii_class(bytes[i]);
+        if class == CharClass::Space {
+            i += 1;
+            continue;
+        }
+        if w > 0 {
+            stream[w] = b' ';
+            w += 1;
+        }
+        starts.push(w);
+        while i < bytes.len() && ascii_class(bytes[i]) == class {
+            stream[w] = map(bytes[i]);
+            w += 1;
+            i += 1;
+        }
+    }
+    stream.truncate(w);
 }
 
 /// Per-document statistics returned with every featurisation.
@@ -99,41 +170,38 @@ impl NgramConfig {
         scratch: &mut Scratch,
         mut f: impl FnMut(u32),
     ) -> DocStats {
-        let Scratch { norm, join, spans } = scratch;
-        let text = self.normalizer.apply(text, norm);
         let (seed, nb, min_n, max_n) = (self.seed, self.n_buckets, self.min_n, self.max_n);
         match self.analyzer {
             Analyzer::Word => {
-                let bytes = text.as_bytes();
-                // Ring of the last max_n token spans, indexed by token number mod max_n.
-                spans.clear();
-                spans.resize(max_n, (0, 0));
-                let mut n_tok = 0usize;
-                for_each_word_span(text, |a, b| {
-                    spans[n_tok % max_n] = (a, b);
-                    n_tok += 1;
-                    for n in min_n..=max_n.min(n_tok) {
-                        let h = if n == 1 {
-                            hash64(&bytes[a..b], seed)
-                        } else {
-                            join.clear();
-                            for k in (n_tok - n)..n_tok {
-                                let (s, e) = spans[k % max_n];
-                                if !join.is_empty() {
-                                    join.push(b' ');
-                                }
-                                join.extend_from_slice(&bytes[s..e]);
-                            }
-                            hash64(join, seed)
-                        };
-                        f(bucket(h, nb));
+                let Scratch {
+                    norm,
+                    join: stream,
+                    spans: _,
+                    starts,
+                } = scratch;
+                self.token_stream(text, norm, stream, starts);
+                // Every n-gram is a contiguous slice of the stream: tokens i-n+1..=i.
+                let n_tok = starts.len();
+                let end_of = |i: usize| {
+                    if i + 1 < n_tok {
+                        starts[i + 1] - 1
+                    } else {
+                        stream.len()
                     }
-                });
+                };
+                for i in 0..n_tok {
+                    let end = end_of(i);
+                    for n in min_n..max_n.min(i + 1) + 1 {
+                        f(bucket(hash64(&stream[starts[i + 1 - n]..end], seed), nb));
+                    }
+                }
                 DocStats {
                     n_tokens: n_tok as u64,
                 }
             }
             Analyzer::Char => {
+                let Scratch { norm, spans, .. } = scratch;
+                let text = self.normalizer.apply(text, norm);
                 // Ring of the byte offsets where the last max_n characters start.
                 let bytes = text.as_bytes();
                 spans.clear();
