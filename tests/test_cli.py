@@ -66,7 +66,10 @@ def test_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "t.jsonl").write_text('{"body": "x"}\n')
     assert main(["stats", str(tmp_path / "t.jsonl"), "-q"]) == 1
     assert "no text column 'text'" in capsys.readouterr().err
-    assert main(["features", str(tmp_path / "missing.parquet"), "-o", str(tmp_path / "o.parquet")]) == 1
+    assert (
+        main(["features", str(tmp_path / "missing.parquet"), "-o", str(tmp_path / "o.parquet")])
+        == 1
+    )
     assert main(["features", str(CORPUS), "-o", str(tmp_path / "o.parquet"), "--buckets", "0"]) == 1
     assert "n_buckets must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "o.parquet").exists()

@@ -9,7 +9,9 @@ from tamis import HashingFeaturizer
 from tests.reference import char_ngram_counts, word_ngram_counts
 
 texts_st = st.lists(
-    st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)),
+    st.one_of(
+        st.none(), st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
+    ),
     max_size=20,
 )
 
@@ -18,7 +20,9 @@ def rows(csr):
     return [csr.row(i) for i in range(len(csr))]
 
 
-@pytest.mark.parametrize(("n_buckets", "ngram_range"), [(10_000, (1, 2)), (97, (1, 3)), (1, (2, 2))])
+@pytest.mark.parametrize(
+    ("n_buckets", "ngram_range"), [(10_000, (1, 2)), (97, (1, 3)), (1, (2, 2))]
+)
 def test_csr_matches_brute_force_on_sample(sample_texts, n_buckets, ngram_range):
     texts = sample_texts[:300]
     f = HashingFeaturizer(n_buckets, ngram_range, seed=7)
@@ -177,4 +181,7 @@ def test_normalisation_options_change_features():
 def test_repr_and_params():
     f = HashingFeaturizer(10, (1, 3), seed=3)
     assert "n_buckets=10" in repr(f)
-    assert HashingFeaturizer(**{k: v for k, v in f.get_params().items()}).get_params() == f.get_params()
+    assert (
+        HashingFeaturizer(**{k: v for k, v in f.get_params().items()}).get_params()
+        == f.get_params()
+    )

@@ -187,6 +187,9 @@ def test_empty_output_keeps_schema(tmp_path):
     with ParquetSink(out, "t", {}, schema=pa.schema([("a", pa.int64())])):
         pass
     assert pq.read_table(out).schema.names == ["a"]
-    with pytest.raises(InputError, match="nothing to write"), ParquetSink(tmp_path / "f.parquet", "t", {}):
+    with (
+        pytest.raises(InputError, match="nothing to write"),
+        ParquetSink(tmp_path / "f.parquet", "t", {}),
+    ):
         pass
     assert not (tmp_path / "f.parquet").exists()
