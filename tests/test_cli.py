@@ -5,11 +5,11 @@ import sys
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import SAMPLE
+from tests.reference import word_ngram_counts
 
 import tamis
 from tamis.cli import main
-from tests.conftest import SAMPLE
-from tests.reference import word_ngram_counts
 
 CORPUS = SAMPLE / "corpus.jsonl.gz"
 

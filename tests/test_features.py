@@ -3,10 +3,10 @@ import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.reference import char_ngram_counts, word_ngram_counts
 
 import tamis
 from tamis import HashingFeaturizer
-from tests.reference import char_ngram_counts, word_ngram_counts
 
 texts_st = st.lists(
     st.one_of(
@@ -181,7 +181,4 @@ def test_normalisation_options_change_features():
 def test_repr_and_params():
     f = HashingFeaturizer(10, (1, 3), seed=3)
     assert "n_buckets=10" in repr(f)
-    assert (
-        HashingFeaturizer(**{k: v for k, v in f.get_params().items()}).get_params()
-        == f.get_params()
-    )
+    assert HashingFeaturizer(**f.get_params()).get_params() == f.get_params()

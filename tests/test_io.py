@@ -155,7 +155,7 @@ def test_missing_paths_and_types(tmp_path):
     with pytest.raises(ValueError, match="batch_size"):
         list(read_batches(["a"], batch_size=0))
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
-    with pytest.raises(InputError, match="junk.parquet: not a readable Parquet file"):
+    with pytest.raises(InputError, match=r"junk\.parquet: not a readable Parquet file"):
         list(read_batches(tmp_path / "junk.parquet"))
 
 
@@ -176,9 +176,14 @@ def test_atomic_parquet_with_metadata(tmp_path):
     assert meta["params"] == {"k": 3}
     # An error inside the sink leaves neither the file nor a temp file behind.
     out2 = tmp_path / "o" / "y.parquet"
-    with pytest.raises(RuntimeError), ParquetSink(out2, "test", {}) as sink:
-        sink.write(pa.table({"a": [1]}))
-        raise RuntimeError("boom")
+
+    def fail_midway():
+        with ParquetSink(out2, "test", {}) as sink:
+            sink.write(pa.table({"a": [1]}))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        fail_midway()
     assert sorted(p.name for p in out.parent.iterdir()) == ["x.parquet"]
 
 
