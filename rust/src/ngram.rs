@@ -300,6 +300,65 @@ fn row_chunks(n: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Counts of one document's buckets, emitted sorted. With a moderate number of buckets a dense
+/// per-thread counter plus the list of touched buckets avoids sorting every occurrence (only
+/// the distinct buckets are sorted); with huge bucket spaces it falls back to sorting.
+struct RowCounter {
+    dense: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+/// Largest bucket space for which a per-thread dense counter is used (4 MiB of `u32` each).
+const DENSE_COUNTER_MAX: u32 = 1 << 20;
+
+impl RowCounter {
+    fn new(n_buckets: u32) -> Self {
+        let dense = if n_buckets <= DENSE_COUNTER_MAX {
+            vec![0; n_buckets as usize]
+        } else {
+            vec![]
+        };
+        Self {
+            dense,
+            touched: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, b: u32) {
+        if self.dense.is_empty() {
+            self.touched.push(b);
+        } else {
+            let c = &mut self.dense[b as usize];
+            if *c == 0 {
+                self.touched.push(b);
+            }
+            *c += 1;
+        }
+    }
+
+    fn drain_into(&mut self, indices: &mut Vec<u32>, counts: &mut Vec<u32>) {
+        self.touched.sort_unstable();
+        if self.dense.is_empty() {
+            let row_start = indices.len();
+            for &b in &self.touched {
+                if indices.len() > row_start && indices.last() == Some(&b) {
+                    *counts.last_mut().expect("non-empty row") += 1;
+                } else {
+                    indices.push(b);
+                    counts.push(1);
+                }
+            }
+        } else {
+            for &b in &self.touched {
+                indices.push(b);
+                counts.push(std::mem::take(&mut self.dense[b as usize]));
+            }
+        }
+        self.touched.clear();
+    }
+}
+
 /// CSR counts for every row of `texts`; null rows are empty.
 ///
 /// # Errors
@@ -313,30 +372,22 @@ pub fn transform_csr<T: Texts + ?Sized>(
     let parts: Vec<Result<Csr>> = with_threads(n_threads, || {
         row_chunks(texts.len())
             .into_par_iter()
-            .map_init(Scratch::default, |scratch, (lo, hi)| {
-                let mut part = Csr::default();
-                let mut buckets: Vec<u32> = Vec::new();
-                for i in lo..hi {
-                    buckets.clear();
-                    let stats = match texts.get(i)? {
-                        Some(t) => cfg.for_each_bucket(t, scratch, |b| buckets.push(b)),
-                        None => DocStats::default(),
-                    };
-                    buckets.sort_unstable();
-                    let row_start = part.indices.len();
-                    for &b in &buckets {
-                        if part.indices.len() > row_start && part.indices.last() == Some(&b) {
-                            *part.counts.last_mut().expect("non-empty row") += 1;
-                        } else {
-                            part.indices.push(b);
-                            part.counts.push(1);
-                        }
+            .map_init(
+                || (Scratch::default(), RowCounter::new(cfg.n_buckets)),
+                |(scratch, counter), (lo, hi)| {
+                    let mut part = Csr::default();
+                    for i in lo..hi {
+                        let stats = match texts.get(i)? {
+                            Some(t) => cfg.for_each_bucket(t, scratch, |b| counter.add(b)),
+                            None => DocStats::default(),
+                        };
+                        counter.drain_into(&mut part.indices, &mut part.counts);
+                        part.indptr.push(part.indices.len() as i64);
+                        part.n_tokens.push(stats.n_tokens);
                     }
-                    part.indptr.push(part.indices.len() as i64);
-                    part.n_tokens.push(stats.n_tokens);
-                }
-                Ok(part)
-            })
+                    Ok(part)
+                },
+            )
             .collect()
     })?;
     let mut out = Csr {

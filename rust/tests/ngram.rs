@@ -136,3 +136,21 @@ fn wrong_output_sizes_are_errors() {
     let bad = NgramConfig { n_buckets: 0, ..c };
     assert!(transform_csr(&bad, &["a"][..], None).is_err());
 }
+
+#[test]
+fn huge_bucket_spaces_use_the_sorting_path_with_the_same_result() {
+    let texts = ["a b a b a", "", "x y x"];
+    for nb in [1 << 20, (1 << 20) + 1, u32::MAX] {
+        let c = cfg(1, 2, nb, 3, Normalizer::default());
+        let csr = transform_csr(&c, &texts[..], Some(2)).unwrap();
+        for (i, t) in texts.iter().enumerate() {
+            let (a, b) = (csr.indptr[i] as usize, csr.indptr[i + 1] as usize);
+            let got: BTreeMap<u32, u32> = csr.indices[a..b]
+                .iter()
+                .copied()
+                .zip(csr.counts[a..b].iter().copied())
+                .collect();
+            assert_eq!(got, brute(&c, t));
+        }
+    }
+}
