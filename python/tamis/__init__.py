@@ -10,6 +10,7 @@ from tamis import _core
 from tamis._core import __version__
 from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
+from tamis.importance import DSIR, ImportanceResampler, Selection
 from tamis.io import ParquetSink, read_batches, read_run_metadata, write_parquet
 from tamis.text import normalize, tokenize, xxh3_64
 
@@ -22,10 +23,13 @@ if _core.build_profile == "debug":  # pragma: no cover - depends on how it was b
     )
 
 __all__ = [
+    "DSIR",
     "HashingFeaturizer",
+    "ImportanceResampler",
     "InputError",
     "NotFittedError",
     "ParquetSink",
+    "Selection",
     "SparseCounts",
     "TamisError",
     "__version__",

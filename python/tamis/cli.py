@@ -21,6 +21,7 @@ from tamis import __version__
 from tamis._progress import progress
 from tamis.exceptions import TamisError
 from tamis.features import HashingFeaturizer
+from tamis.importance import add_dsir
 from tamis.io import ParquetSink, read_batches
 
 
@@ -225,7 +226,7 @@ def add_stats(sub: Any) -> None:
     p.set_defaults(func=cmd_stats)
 
 
-COMMANDS: list[Callable[[Any], None]] = [add_features, add_stats]
+COMMANDS: list[Callable[[Any], None]] = [add_features, add_stats, add_dsir]
 
 
 def build_parser() -> argparse.ArgumentParser:

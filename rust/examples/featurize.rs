@@ -2,7 +2,7 @@
 //! NUL-separated documents of FILE (unigram+bigram, 10,000 buckets) and prints MB/s.
 use std::time::Instant;
 
-use _core::ngram::{accumulate, Analyzer, NgramConfig};
+use _core::ngram::{accumulate, Analyzer, HashKind, NgramConfig};
 use _core::Normalizer;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_n: 2,
         n_buckets: 10_000,
         seed: 0,
+        hash: HashKind::Xxh3,
     };
     let mut counts = vec![0u64; 10_000];
     for _ in 0..reps {

@@ -7,6 +7,9 @@
 //! configured seed ([`crate::hash`]), the bucket `(h * n_buckets) >> 64`. So anyone can recompute a
 //! feature with `xxhash` in a few lines of Python — the tests do exactly that.
 //!
+//! [`HashKind::Sha256Mod`] reproduces the DSIR reference package (`data-selection`): the bucket is
+//! `int(sha256(ngram).hexdigest(), 16) % n_buckets`, about 10× slower than XXH3 and seed-free.
+//!
 //! Three outputs share one per-document kernel: CSR counts (rows in input order, columns sorted),
 //! dense counts, and a streaming sum into one count vector that never materialises per-document
 //! features. Work is split across threads by row ranges and recombined in row order (or summed as
@@ -29,6 +32,40 @@ pub enum Analyzer {
     Char,
 }
 
+/// How an n-gram's bytes become a bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashKind {
+    /// XXH3-64 with the configured seed, bucket `(h * n_buckets) >> 64`.
+    #[default]
+    Xxh3,
+    /// SHA-256 of the bytes read as a big-endian integer, modulo `n_buckets` (the DSIR reference's
+    /// `hash_buckets`); the seed is ignored.
+    Sha256Mod,
+}
+
+impl HashKind {
+    /// The bucket of `bytes` among `n_buckets`.
+    #[inline]
+    pub fn bucket(self, bytes: &[u8], seed: u64, n_buckets: u32) -> u32 {
+        match self {
+            HashKind::Xxh3 => bucket(hash64(bytes, seed), n_buckets),
+            HashKind::Sha256Mod => sha256_mod(bytes, n_buckets),
+        }
+    }
+}
+
+/// `int(sha256(bytes).hexdigest(), 16) % n`, by Horner's rule over the digest read as eight
+/// big-endian 32-bit digits (8 divisions instead of 32: the modulo was most of the cost).
+pub fn sha256_mod(bytes: &[u8], n: u32) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    let m = u64::from(n);
+    // acc < 2^32, so acc * 2^32 + digit < 2^64 never overflows.
+    digest.chunks_exact(4).fold(0u64, |acc, d| {
+        ((acc << 32) | u64::from(u32::from_be_bytes([d[0], d[1], d[2], d[3]]))) % m
+    }) as u32
+}
+
 /// Configuration of the hashed n-gram featuriser.
 #[derive(Clone, Copy, Debug)]
 pub struct NgramConfig {
@@ -44,6 +81,8 @@ pub struct NgramConfig {
     pub n_buckets: u32,
     /// Hash seed.
     pub seed: u64,
+    /// Hash function and range reduction.
+    pub hash: HashKind,
 }
 
 /// Upper bound on `max_n`: n-grams longer than this are never useful as hashed features and the
@@ -82,6 +121,38 @@ pub struct Scratch {
     join: Vec<u8>,
     spans: Vec<(usize, usize)>,
     starts: Vec<usize>,
+    sha: ShaCache,
+}
+
+/// Memo of n-gram → SHA-256 bucket. SHA-256 plus the 256-bit modulo costs ~20× an XXH3 bucket,
+/// and n-grams are Zipf-distributed, so most lookups hit. Keys are the exact bytes (no hash
+/// collision can change a bucket); the memo is emptied when it reaches [`ShaCache::CAPACITY`].
+#[derive(Default)]
+struct ShaCache {
+    n_buckets: u32,
+    map: std::collections::HashMap<Box<[u8]>, u32, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
+}
+
+impl ShaCache {
+    /// About 10 MB per thread at short n-grams.
+    const CAPACITY: usize = 1 << 18;
+
+    #[inline]
+    fn bucket(&mut self, bytes: &[u8], n_buckets: u32) -> u32 {
+        if self.n_buckets != n_buckets {
+            self.map.clear();
+            self.n_buckets = n_buckets;
+        }
+        if let Some(&b) = self.map.get(bytes) {
+            return b;
+        }
+        let b = sha256_mod(bytes, n_buckets);
+        if self.map.len() >= Self::CAPACITY {
+            self.map.clear();
+        }
+        self.map.insert(bytes.into(), b);
+        b
+    }
 }
 
 impl NgramConfig {
@@ -170,31 +241,34 @@ impl NgramConfig {
         scratch: &mut Scratch,
         mut f: impl FnMut(u32),
     ) -> DocStats {
+        let Scratch {
+            norm,
+            join: stream,
+            spans,
+            starts,
+            sha,
+        } = scratch;
         let (seed, nb, min_n, max_n) = (self.seed, self.n_buckets, self.min_n, self.max_n);
+        let kind = self.hash;
+        let mut bucket_of = |bytes: &[u8]| match kind {
+            HashKind::Xxh3 => bucket(hash64(bytes, seed), nb),
+            HashKind::Sha256Mod => sha.bucket(bytes, nb),
+        };
         match self.analyzer {
             Analyzer::Word => {
-                let Scratch {
-                    norm,
-                    join: stream,
-                    spans: _,
-                    starts,
-                } = scratch;
                 self.token_stream(text, norm, stream, starts);
                 // Every n-gram is a contiguous slice of the stream: tokens i-n+1..=i.
                 let n_tok = starts.len();
-                let end_of = |i: usize| {
-                    if i + 1 < n_tok {
+                for i in 0..n_tok {
+                    let end = if i + 1 < n_tok {
                         starts[i + 1] - 1
                     } else {
                         stream.len()
-                    }
-                };
-                for i in 0..n_tok {
-                    let end = end_of(i);
+                    };
                     // An exclusive range: RangeInclusive iterates measurably slower in this loop.
                     #[allow(clippy::range_plus_one)]
                     for n in min_n..max_n.min(i + 1) + 1 {
-                        f(bucket(hash64(&stream[starts[i + 1 - n]..end], seed), nb));
+                        f(bucket_of(&stream[starts[i + 1 - n]..end]));
                     }
                 }
                 DocStats {
@@ -202,7 +276,6 @@ impl NgramConfig {
                 }
             }
             Analyzer::Char => {
-                let Scratch { norm, spans, .. } = scratch;
                 let text = self.normalizer.apply(text, norm);
                 // Ring of the byte offsets where the last max_n characters start.
                 let bytes = text.as_bytes();
@@ -215,7 +288,7 @@ impl NgramConfig {
                     let end = pos + c.len_utf8();
                     for n in min_n..=max_n.min(n_chr) {
                         let start = spans[(n_chr - n) % max_n].0;
-                        f(bucket(hash64(&bytes[start..end], seed), nb));
+                        f(bucket_of(&bytes[start..end]));
                     }
                 }
                 DocStats {
@@ -523,4 +596,59 @@ pub fn accumulate<T: Texts + ?Sized>(
     let (_, acc, stats) = reduced?;
     counts.iter_mut().zip(&acc).for_each(|(c, a)| *c += a);
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_mod_matches_python() {
+        // int(hashlib.sha256(w).hexdigest(), 16) % n, computed with CPython.
+        assert_eq!(sha256_mod(b"hello", 10_000), 7_620);
+        assert_eq!(sha256_mod(b"", 10_000), 6_549);
+        assert_eq!(sha256_mod(b"hello world", 10_000), 1_529);
+        assert_eq!(sha256_mod(b"hello", u32::MAX), 3_130_145_490);
+    }
+
+    #[test]
+    fn sha256_buckets_through_the_memo() {
+        let cfg = NgramConfig {
+            normalizer: Normalizer::default(),
+            analyzer: Analyzer::Word,
+            min_n: 1,
+            max_n: 2,
+            n_buckets: 10_000,
+            seed: 0,
+            hash: HashKind::Sha256Mod,
+        };
+        let text = "a b a b c a b";
+        let toks: Vec<&str> = text.split(' ').collect();
+        let mut want = Vec::new();
+        for i in 0..toks.len() {
+            want.push(sha256_mod(toks[i].as_bytes(), 10_000));
+            if i > 0 {
+                want.push(sha256_mod(
+                    format!("{} {}", toks[i - 1], toks[i]).as_bytes(),
+                    10_000,
+                ));
+            }
+        }
+        let mut scratch = Scratch::default();
+        for nb in [10_000, 10_000, 77] {
+            let mut got = Vec::new();
+            let c = NgramConfig {
+                n_buckets: nb,
+                ..cfg
+            };
+            c.for_each_bucket(text, &mut scratch, |b| got.push(b));
+            if nb == 10_000 {
+                assert_eq!(got, want);
+            } else {
+                // A different bucket count must not reuse memoised buckets.
+                assert_eq!(got[0], sha256_mod(b"a", 77));
+                assert_eq!(got[2], sha256_mod(b"a b", 77));
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use _core::hash::{bucket, hash64};
 use _core::ngram::{
-    accumulate, count_tokens, transform_csr, transform_dense, Analyzer, NgramConfig,
+    accumulate, count_tokens, transform_csr, transform_dense, Analyzer, HashKind, NgramConfig,
 };
 use _core::text::word_tokens;
 use _core::Normalizer;
@@ -25,6 +25,7 @@ fn cfg(
         max_n,
         n_buckets,
         seed,
+        hash: HashKind::Xxh3,
     }
 }
 
