@@ -225,6 +225,32 @@ fn ascii_token_stream(
     stream.truncate(w);
 }
 
+/// Emits the bucket of every word n-gram of a token stream (see [`NgramConfig::token_stream`]):
+/// the n-gram of tokens `i-n+1..=i` is the slice from the start of the first to the end of the last.
+#[inline]
+fn word_ngrams(
+    stream: &[u8],
+    starts: &[usize],
+    min_n: usize,
+    max_n: usize,
+    f: &mut impl FnMut(u32),
+    mut bucket_of: impl FnMut(&[u8]) -> u32,
+) {
+    let n_tok = starts.len();
+    for i in 0..n_tok {
+        let end = if i + 1 < n_tok {
+            starts[i + 1] - 1
+        } else {
+            stream.len()
+        };
+        // An exclusive range: RangeInclusive iterates measurably slower in this loop.
+        #[allow(clippy::range_plus_one)]
+        for n in min_n..max_n.min(i + 1) + 1 {
+            f(bucket_of(&stream[starts[i + 1 - n]..end]));
+        }
+    }
+}
+
 /// Per-document statistics returned with every featurisation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DocStats {
@@ -250,32 +276,27 @@ impl NgramConfig {
         } = scratch;
         let (seed, nb, min_n, max_n) = (self.seed, self.n_buckets, self.min_n, self.max_n);
         let kind = self.hash;
-        let mut bucket_of = |bytes: &[u8]| match kind {
-            HashKind::Xxh3 => bucket(hash64(bytes, seed), nb),
-            HashKind::Sha256Mod => sha.bucket(bytes, nb),
-        };
         match self.analyzer {
             Analyzer::Word => {
                 self.token_stream(text, norm, stream, starts);
-                // Every n-gram is a contiguous slice of the stream: tokens i-n+1..=i.
-                let n_tok = starts.len();
-                for i in 0..n_tok {
-                    let end = if i + 1 < n_tok {
-                        starts[i + 1] - 1
-                    } else {
-                        stream.len()
-                    };
-                    // An exclusive range: RangeInclusive iterates measurably slower in this loop.
-                    #[allow(clippy::range_plus_one)]
-                    for n in min_n..max_n.min(i + 1) + 1 {
-                        f(bucket_of(&stream[starts[i + 1 - n]..end]));
+                // Dispatch on the hash once per document, not once per n-gram.
+                match kind {
+                    HashKind::Xxh3 => word_ngrams(stream, starts, min_n, max_n, &mut f, |g| {
+                        bucket(hash64(g, seed), nb)
+                    }),
+                    HashKind::Sha256Mod => {
+                        word_ngrams(stream, starts, min_n, max_n, &mut f, |g| sha.bucket(g, nb));
                     }
                 }
                 DocStats {
-                    n_tokens: n_tok as u64,
+                    n_tokens: starts.len() as u64,
                 }
             }
             Analyzer::Char => {
+                let mut bucket_of = |bytes: &[u8]| match kind {
+                    HashKind::Xxh3 => bucket(hash64(bytes, seed), nb),
+                    HashKind::Sha256Mod => sha.bucket(bytes, nb),
+                };
                 let text = self.normalizer.apply(text, norm);
                 // Ring of the byte offsets where the last max_n characters start.
                 let bytes = text.as_bytes();
