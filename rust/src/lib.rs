@@ -7,6 +7,7 @@
 pub mod column;
 pub mod error;
 pub mod hash;
+pub mod minhash;
 pub mod ngram;
 pub mod parallel;
 pub mod text;
