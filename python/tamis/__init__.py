@@ -8,6 +8,13 @@ import warnings
 
 from tamis import _core
 from tamis._core import __version__
+from tamis.dedup import (
+    MinHashDeduplicator,
+    candidate_pairs,
+    datasketch_permutations,
+    lsh_params,
+    minhash_signatures,
+)
 from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
 from tamis.io import ParquetSink, read_batches, read_run_metadata, write_parquet
@@ -23,12 +30,17 @@ if _core.build_profile == "debug":  # pragma: no cover - depends on how it was b
 
 __all__ = [
     "HashingFeaturizer",
+    "MinHashDeduplicator",
     "InputError",
     "NotFittedError",
     "ParquetSink",
     "SparseCounts",
     "TamisError",
     "__version__",
+    "candidate_pairs",
+    "datasketch_permutations",
+    "lsh_params",
+    "minhash_signatures",
     "normalize",
     "read_batches",
     "read_run_metadata",

@@ -3,6 +3,7 @@
 
 mod convert;
 mod errors;
+mod minhash;
 mod ngram;
 mod text;
 
@@ -27,5 +28,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(text::normalize, m)?)?;
     m.add_function(wrap_pyfunction!(text::tokenize, m)?)?;
     m.add_class::<ngram::PyFeaturizer>()?;
+    minhash::register(m)?;
     Ok(())
 }
