@@ -30,8 +30,8 @@ if _core.build_profile == "debug":  # pragma: no cover - depends on how it was b
 
 __all__ = [
     "HashingFeaturizer",
-    "MinHashDeduplicator",
     "InputError",
+    "MinHashDeduplicator",
     "NotFittedError",
     "ParquetSink",
     "SparseCounts",

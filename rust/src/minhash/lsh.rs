@@ -55,7 +55,8 @@ impl LshParams {
     }
 }
 
-// QUADPACK qk21 nodes and weights (Piessens et al. 1983).
+// QUADPACK qk21 nodes and weights (Piessens et al. 1983), with QUADPACK's published digits.
+#[allow(clippy::excessive_precision)]
 const XGK: [f64; 11] = [
     0.995_657_163_025_808_080_735_527_280_689_003,
     0.973_906_528_517_171_720_077_964_012_084_452,
@@ -69,6 +70,7 @@ const XGK: [f64; 11] = [
     0.148_874_338_981_631_210_884_826_001_129_720,
     0.0,
 ];
+#[allow(clippy::excessive_precision)]
 const WGK: [f64; 11] = [
     0.011_694_638_867_371_874_278_064_396_062_192,
     0.032_558_162_307_964_727_478_818_972_459_390,
@@ -82,6 +84,7 @@ const WGK: [f64; 11] = [
     0.147_739_104_901_338_491_374_841_515_972_068,
     0.149_445_554_002_916_905_664_936_468_389_821,
 ];
+#[allow(clippy::excessive_precision)]
 const WG: [f64; 5] = [
     0.066_671_344_308_688_137_593_568_809_893_332,
     0.149_451_349_150_580_593_145_776_339_657_697,
@@ -90,7 +93,9 @@ const WG: [f64; 5] = [
     0.295_524_224_714_752_870_173_892_994_651_338,
 ];
 
-/// QUADPACK `qk21`: (integral, error estimate) of `f` over `[a, b]`.
+/// QUADPACK `qk21`: (integral, error estimate) of `f` over `[a, b]`. Written as the Fortran is
+/// (names, index loops) so that it can be checked against it line by line.
+#[allow(clippy::many_single_char_names, clippy::needless_range_loop)]
 fn qk21(f: &impl Fn(f64) -> f64, a: f64, b: f64) -> (f64, f64) {
     let epmach = f64::EPSILON;
     let uflow = f64::MIN_POSITIVE;
@@ -143,6 +148,7 @@ fn qk21(f: &impl Fn(f64) -> f64, a: f64, b: f64) -> (f64, f64) {
 }
 
 /// Adaptive Gauss–Kronrod integration with scipy's default tolerances and interval limit.
+#[allow(clippy::many_single_char_names)]
 fn integrate(f: impl Fn(f64) -> f64, a: f64, b: f64) -> f64 {
     const EPS: f64 = 1.49e-8;
     const LIMIT: usize = 50;

@@ -410,12 +410,11 @@ impl MinHasher {
                 .try_for_each_init(Scratch::default, |s, (chunk, (vals, counts))| {
                     let lo = chunk * ROWS_PER_TASK;
                     for (j, (out, cnt)) in vals.chunks_mut(k).zip(counts.iter_mut()).enumerate() {
-                        match texts.get(lo + j)? {
-                            Some(t) => *cnt = self.signature_into(t, s, out) as u64,
-                            None => {
-                                out.fill(u32::MAX);
-                                *cnt = 0;
-                            }
+                        if let Some(t) = texts.get(lo + j)? {
+                            *cnt = self.signature_into(t, s, out) as u64;
+                        } else {
+                            out.fill(u32::MAX);
+                            *cnt = 0;
                         }
                     }
                     Ok(())
@@ -503,6 +502,8 @@ unsafe fn affine_min_avx2(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
 /// Lanes kept in registers while scanning the shingles (4 AVX2 vectors).
 const LANES: usize = 32;
 
+// Always inlined so that the AVX2 caller compiles its own vectorised copy.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 fn affine_min_generic(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
     let mut oc = out.chunks_exact_mut(LANES);

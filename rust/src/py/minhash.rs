@@ -215,7 +215,7 @@ pub(crate) fn candidate_pairs<'py>(
     let pairs = py.compute(|| lsh::candidate_pairs(sig, k, valid, params, n_threads))?;
     let n = pairs.len();
     let flat: Vec<u32> = pairs.into_iter().flat_map(|(a, b)| [a, b]).collect();
-    Ok(flat.into_pyarray(py).reshape([n, 2])?)
+    flat.into_pyarray(py).reshape([n, 2])
 }
 
 /// Cluster roots (smallest row of each cluster) from LSH + verification + union-find.
