@@ -93,6 +93,18 @@ def _fmix64(h: int) -> int:
     return h ^ (h >> 33)
 
 
+def _token_hash(tok: bytes, seed: int) -> int:
+    if len(tok) > 16:
+        return xxhash.xxh3_64_intdigest(tok, seed)
+    w = tok.ljust(16, b"\0")
+    lo, hi = int.from_bytes(w[:8], "little"), int.from_bytes(w[8:], "little")
+    m_lo, m_hi = 0xA0761D6478BD642F, 0xE7037ED1A0B428DB
+    k0, k1 = _fmix64(seed ^ m_lo), _fmix64(seed ^ m_hi)
+    x = ((hi ^ k1) * m_hi) & M64
+    x = ((x << 32) | (x >> 32)) & M64
+    return _fmix64((((lo ^ k0) * m_lo) & M64) ^ x ^ len(tok))
+
+
 def _fast_reference(text: str, n: int, num_perm: int, seed: int) -> np.ndarray:
     """The documented fast scheme, in plain Python."""
     st, a, b = seed, [], []
@@ -104,7 +116,7 @@ def _fast_reference(text: str, n: int, num_perm: int, seed: int) -> np.ndarray:
         (a if len(a) == len(b) else b).append(z ^ (z >> 31))
     a = [(x & 0xFFFFFFFF) | 1 for x in a]
     b = [x & 0xFFFFFFFF for x in b]
-    th = [xxhash.xxh3_64_intdigest(t.encode(), seed) for t in tokens(text)]
+    th = [_token_hash(t.encode(), seed) for t in tokens(text)]
     w = min(n, len(th))
     sig = [0xFFFFFFFF] * num_perm
     for i in range(len(th) - w + 1 if th else 0):
@@ -118,7 +130,7 @@ def _fast_reference(text: str, n: int, num_perm: int, seed: int) -> np.ndarray:
 
 
 def test_fast_scheme_matches_python_reference(corpus):
-    docs = [*corpus[:5], "one", "", "a b c"]
+    docs = [*corpus[:5], "one", "", "a b c", "a_very_long_identifier_of_many_bytes x"]
     sig, _ = tamis.minhash_signatures(docs, num_perm=40, seed=9, ngram=3)
     for i, doc in enumerate(docs):
         np.testing.assert_array_equal(sig[i], _fast_reference(doc, 3, 40, 9))
@@ -294,3 +306,30 @@ def test_cli_dedup(tmp_path, corpus):
     # Higher q later in the file: copies (rows 240..249) are kept over their originals.
     assert t.column("keep").to_pylist()[240:] == [True] * 10
     assert main(["dedup", str(src), "-o", str(out2), "--keep", "score"]) == 1
+
+
+@pytest.mark.parametrize("verify", ["estimate", "none"])
+def test_partitioned_mode_equals_in_memory(tmp_path, corpus, verify):
+    docs = [*corpus, *corpus[:20], ""]
+    d = tamis.MinHashDeduplicator(threshold=0.7, exact=False, verify=verify).fit(docs)
+    sig = d.signatures_
+    half = len(docs) // 2
+    for i, (lo, hi) in enumerate([(0, half), (half, len(docs))]):
+        tamis.write_band_keys(
+            sig[lo:hi],
+            tmp_path / "keys",
+            num_bands=d.num_bands_,
+            rows=d.rows_,
+            n_partitions=4,
+            row_offset=lo,
+            part_name=f"worker-{i}",
+        )
+    assert len(list((tmp_path / "keys").glob("partition=*/*.parquet"))) == 8
+    kw = {}
+    if verify == "estimate":
+        np.save(tmp_path / "sig.npy", sig)
+        kw = {"signatures": np.load(tmp_path / "sig.npy", mmap_mode="r"), "threshold": 0.7}
+    roots = tamis.cluster_band_keys(tmp_path / "keys", len(docs), **kw)
+    np.testing.assert_array_equal(roots, d.cluster_id_)
+    with pytest.raises(ValueError, match="threshold"):
+        tamis.cluster_band_keys(tmp_path / "keys", len(docs), signatures=sig)

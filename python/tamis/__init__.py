@@ -11,9 +11,11 @@ from tamis._core import __version__
 from tamis.dedup import (
     MinHashDeduplicator,
     candidate_pairs,
+    cluster_band_keys,
     datasketch_permutations,
     lsh_params,
     minhash_signatures,
+    write_band_keys,
 )
 from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
@@ -38,6 +40,7 @@ __all__ = [
     "TamisError",
     "__version__",
     "candidate_pairs",
+    "cluster_band_keys",
     "datasketch_permutations",
     "lsh_params",
     "minhash_signatures",
@@ -45,6 +48,7 @@ __all__ = [
     "read_batches",
     "read_run_metadata",
     "tokenize",
+    "write_band_keys",
     "write_parquet",
     "xxh3_64",
 ]

@@ -609,3 +609,147 @@ class MinHashDeduplicator:
         self.signatures_ = self._sigs[0]
         self.n_shingles_ = self._counts[0]
         return self
+
+
+def write_band_keys(
+    signatures: np.ndarray,
+    out_dir: Any,
+    *,
+    num_bands: int,
+    rows: int,
+    n_partitions: int = 16,
+    row_offset: int = 0,
+    valid: Optional[np.ndarray] = None,
+    part_name: str = "part-0",
+    n_threads: Optional[int] = None,
+) -> list[Path]:
+    """Write the LSH band keys of a batch of signatures to Parquet partitions (staged mode).
+
+    Each valid row contributes one ``(key, row)`` record per band (``key`` is band-specific, so
+    bands never mix) to partition ``key % n_partitions``, written as
+    ``out_dir/partition=<p>/<part_name>.parquet``. Workers can write disjoint ``part_name``\\ s in
+    parallel (this is what the Ray backend does); :func:`cluster_band_keys` then reads one partition
+    at a time, so memory is bounded by the largest partition plus 4 bytes per document.
+
+    Parameters
+    ----------
+    signatures
+        ``(n, num_perm)`` uint32 signatures of rows ``row_offset .. row_offset + n``.
+    out_dir
+        Output directory.
+    num_bands, rows
+        Banding.
+    n_partitions
+        Number of partitions.
+    row_offset
+        Global row number of the first signature.
+    valid
+        Rows to index (default: rows whose signature is not all ``2**32 - 1``, i.e. not empty).
+    part_name
+        File name (without suffix) inside each partition.
+    n_threads
+        Worker threads.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Files written.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sig = _check_signatures(signatures)
+    n_partitions = check_int("n_partitions", n_partitions, 1, 1 << 16)
+    if valid is None:
+        valid = ~(sig == np.uint32(0xFFFFFFFF)).all(axis=1)
+    keys = _core.band_keys(
+        sig,
+        num_bands=check_int("num_bands", num_bands, 1),
+        rows=check_int("rows", rows, 1),
+        n_threads=check_threads(n_threads),
+    )
+    idx = np.flatnonzero(valid)
+    keys = keys[idx].ravel()
+    row_ids = np.repeat(idx.astype(np.uint64) + np.uint64(row_offset), num_bands)
+    if len(row_ids) and row_ids.max() >= 2**32:
+        raise ValueError("row numbers must be < 2**32")
+    part = keys % np.uint64(n_partitions)
+    order = np.argsort(part, kind="stable")
+    keys, row_ids, part = keys[order], row_ids[order].astype(np.uint32), part[order]
+    bounds = np.searchsorted(part, np.arange(n_partitions + 1, dtype=np.uint64))
+    out_dir = Path(out_dir)
+    written = []
+    for p in range(n_partitions):
+        lo, hi = bounds[p], bounds[p + 1]
+        d = out_dir / f"partition={p}"
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"{part_name}.parquet"
+        pq.write_table(pa.table({"key": keys[lo:hi], "row": row_ids[lo:hi]}), path)
+        written.append(path)
+    return written
+
+
+def cluster_band_keys(
+    out_dir: Any,
+    n_docs: int,
+    *,
+    signatures: Optional[np.ndarray] = None,
+    threshold: Optional[float] = None,
+    pre_roots: Optional[np.ndarray] = None,
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    """Clusters from band keys written by :func:`write_band_keys`, one partition at a time.
+
+    Parameters
+    ----------
+    out_dir
+        The directory given to :func:`write_band_keys`.
+    n_docs
+        Total number of rows.
+    signatures, threshold
+        If given, candidates are verified by estimated Jaccard ``>= threshold``; ``signatures`` may
+        be an ``np.memmap`` (``np.load(..., mmap_mode="r")``) so that they need not fit in memory.
+        Without them every bucket is a duplicate cluster (plain LSH).
+    pre_roots
+        Optional roots to start from (e.g. exact-duplicate clusters).
+    n_threads
+        Worker threads.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 cluster id (smallest row of the cluster) of every row.
+    """
+    import pyarrow.parquet as pq
+
+    n_docs = check_int("n_docs", n_docs, 0, 2**32 - 1)
+    verify = "none"
+    sig = None
+    if signatures is not None:
+        if threshold is None:
+            raise ValueError("threshold is required with signatures")
+        t = float(threshold)
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+        sig = signatures if isinstance(signatures, np.ndarray) else np.asarray(signatures)
+        if sig.ndim != 2 or sig.dtype != np.uint32 or not sig.flags.c_contiguous:
+            raise TypeError("signatures must be a C-contiguous 2-d uint32 array")
+        verify = "estimate"
+    edges = []
+    nt = check_threads(n_threads)
+    for part in sorted(Path(out_dir).glob("partition=*"), key=lambda p: int(p.name.split("=")[1])):
+        table = pq.read_table(part)
+        if table.num_rows == 0:
+            continue
+        keys = np.ascontiguousarray(table.column("key").to_numpy(), dtype=np.uint64)
+        rows = np.ascontiguousarray(table.column("row").to_numpy(), dtype=np.uint32)
+        edges.append(
+            _core.edges_from_keys(
+                keys, rows, sig, threshold=float(threshold or 0.0), verify=verify, n_threads=nt
+            )
+        )
+    if pre_roots is not None:
+        pre = np.asarray(pre_roots, dtype=np.uint32)
+        edges.append(np.stack([np.arange(n_docs, dtype=np.uint32), pre], axis=1))
+    all_edges = np.concatenate(edges) if edges else np.empty((0, 2), np.uint32)
+    return _core.union_roots(n_docs, np.ascontiguousarray(all_edges)).astype(np.int64)

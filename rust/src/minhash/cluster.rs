@@ -178,8 +178,116 @@ pub fn lsh_clusters(
     Ok(uf.roots())
 }
 
-/// Edges that connect the members of one bucket exactly as the verified graph restricted to the
-/// bucket does (a spanning forest of it).
+/// Band keys of every row, `n_rows * bands` values row-major (for the partitioned mode: they are
+/// written to disk and grouped partition by partition with [`edges_from_keys`]).
+///
+/// # Errors
+/// Shape mismatches, invalid `params`, `n_threads == Some(0)`.
+pub fn band_keys(
+    signatures: &[u32],
+    num_perm: usize,
+    params: LshParams,
+    n_threads: Option<usize>,
+) -> Result<Vec<u64>> {
+    let n = signatures.len() / num_perm.max(1);
+    check_shapes(signatures, num_perm, &vec![true; n])?;
+    params.validate(num_perm)?;
+    let mut out = vec![0u64; n * params.bands];
+    with_threads(n_threads, || {
+        out.par_chunks_mut(params.bands)
+            .zip(signatures.par_chunks(num_perm))
+            .for_each_init(Vec::new, |buf, (keys, sig)| {
+                for (band, k) in keys.iter_mut().enumerate() {
+                    *k = super::lsh::band_key(sig, params, band, buf);
+                }
+            });
+    })?;
+    Ok(out)
+}
+
+/// Verified edges of the buckets formed by `(key, row)` pairs (keys already made band-specific,
+/// as [`band_keys`] does): a spanning forest of the verified graph restricted to each bucket.
+/// `signatures` holds the rows' signatures (row `r` at `r * num_perm`), needed unless `verify`
+/// is [`Verify::None`]; pass an empty slice then.
+///
+/// # Errors
+/// `keys` and `rows` of different lengths, a row past the signatures, `n_threads == Some(0)`.
+pub fn edges_from_keys(
+    keys: &[u64],
+    rows: &[u32],
+    signatures: &[u32],
+    num_perm: usize,
+    verify: Verify<'_>,
+    n_threads: Option<usize>,
+) -> Result<Vec<(u32, u32)>> {
+    if keys.len() != rows.len() {
+        return Err(Error::ShapeMismatch(format!(
+            "{} keys for {} rows",
+            keys.len(),
+            rows.len()
+        )));
+    }
+    if !matches!(verify, Verify::None) {
+        let n_sig = signatures.len() / num_perm.max(1);
+        if let Some(&r) = rows.iter().find(|&&r| r as usize >= n_sig) {
+            return Err(Error::param(
+                "rows",
+                format!("row {r} has no signature ({n_sig} given)"),
+            ));
+        }
+    }
+    let dup = |u: u32, v: u32| -> bool {
+        match verify {
+            Verify::None => true,
+            Verify::Estimate { threshold } => {
+                let (a, b) = (u as usize * num_perm, v as usize * num_perm);
+                estimate_jaccard(&signatures[a..a + num_perm], &signatures[b..b + num_perm])
+                    >= threshold
+            }
+            Verify::Exact {
+                threshold,
+                indptr,
+                hashes,
+            } => {
+                let set =
+                    |i: u32| &hashes[indptr[i as usize] as usize..indptr[i as usize + 1] as usize];
+                exact_jaccard(set(u), set(v)) >= threshold
+            }
+        }
+    };
+    with_threads(n_threads, || {
+        let mut pairs: Vec<(u64, u32)> = keys.iter().copied().zip(rows.iter().copied()).collect();
+        pairs.par_sort_unstable();
+        pairs.dedup();
+        let ranges = bucket_ranges(&pairs);
+        let edges: Vec<Vec<(u32, u32)>> = ranges
+            .par_iter()
+            .map(|&(lo, hi)| bucket_forest(&pairs[lo..hi], &dup))
+            .collect();
+        edges.into_iter().flatten().collect()
+    })
+}
+
+/// Roots (smallest member) of the components of `0..n` joined by `edges`.
+///
+/// # Errors
+/// An edge endpoint `>= n`.
+pub fn union_roots(n: usize, edges: &[(u32, u32)]) -> Result<Vec<u32>> {
+    let mut uf = UnionFind::new(n);
+    for &(a, b) in edges {
+        if a as usize >= n || b as usize >= n {
+            return Err(Error::param(
+                "edges",
+                format!("edge ({a}, {b}) out of range for {n} rows"),
+            ));
+        }
+        uf.union(a, b);
+    }
+    Ok(uf.roots())
+}
+
+/// Edges of one bucket in the clustering loop: nothing when the snapshot already joins all its
+/// rows, else [`bucket_forest`] where rows already joined count as linked.
 fn bucket_edges(
     members: &[(u64, u32)],
     snap: &[u32],
@@ -189,19 +297,26 @@ fn bucket_edges(
     if members.iter().all(|m| snap[m.1 as usize] == first) {
         return Vec::new();
     }
+    bucket_forest(members, &|u, v| {
+        snap[u as usize] == snap[v as usize] || dup(u, v)
+    })
+}
+
+/// A spanning forest of the graph `linked` restricted to the rows of one bucket: each row is
+/// compared with the groups built so far until it links to one member of a group (so `m` copies of
+/// one text cost `m` comparisons), and groups it links to are merged.
+fn bucket_forest(
+    members: &[(u64, u32)],
+    linked: &(impl Fn(u32, u32) -> bool + Sync),
+) -> Vec<(u32, u32)> {
     let mut groups: Vec<Vec<u32>> = Vec::new();
     let mut edges = Vec::new();
     for &(_, u) in members {
         let mut joined: Option<usize> = None;
         for g in 0..groups.len() {
-            if groups[g].is_empty() {
+            let Some(v) = groups[g].iter().copied().find(|&v| linked(u, v)) else {
                 continue;
-            }
-            let hit = groups[g]
-                .iter()
-                .copied()
-                .find(|&v| snap[u as usize] == snap[v as usize] || dup(u, v));
-            let Some(v) = hit else { continue };
+            };
             edges.push((v, u));
             match joined {
                 None => {
@@ -321,6 +436,17 @@ mod tests {
         assert_eq!(roots, vec![0, 1, 0, 3]);
         let all = lsh_clusters(&sigs, 4, &valid, p, Verify::None, None, Some(3)).unwrap();
         assert_eq!(all, vec![0, 0, 0, 3]);
+        // The partitioned path (keys → edges → union-find) gives the same clusters.
+        let keys = band_keys(&sigs, 4, p, Some(2)).unwrap();
+        let (k, r): (Vec<u64>, Vec<u32>) = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, (i / 2) as u32))
+            .unzip();
+        let edges = edges_from_keys(&k, &r, &sigs, 4, est, Some(2)).unwrap();
+        assert_eq!(union_roots(4, &edges).unwrap(), vec![0, 1, 0, 3]);
+        let edges = edges_from_keys(&k, &r, &[], 4, Verify::None, None).unwrap();
+        assert_eq!(union_roots(4, &edges).unwrap(), vec![0, 0, 0, 3]);
         let pre = [0, 1, 2, 1];
         let r = lsh_clusters(&sigs, 4, &valid, p, est, Some(&pre), Some(2)).unwrap();
         assert_eq!(r, vec![0, 1, 0, 1]);

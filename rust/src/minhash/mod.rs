@@ -11,7 +11,7 @@
 //! Three permutation schemes share one signature layout (`num_perm` `u32` values per document, the
 //! element-wise minimum over shingles, starting at `u32::MAX`):
 //!
-//! - [`Scheme::Fast`] (ours): every token is hashed once with XXH3-64 (`seed`), the n-gram hash is
+//! - [`Scheme::Fast`] (ours): every token is hashed once ([`TokenKeys::hash`]), the n-gram hash is
 //!   a multiply-xor fold of its token hashes finalised with the MurmurHash3 64-bit finaliser, its
 //!   upper 32 bits `x` are permuted as `a_k * x + b_k mod 2^32` (`a_k` odd: a bijection), with
 //!   `(a_k, b_k)` drawn from SplitMix64(`seed`). The permutation loop is vectorised (AVX2 when the
@@ -134,11 +134,14 @@ impl ShingleConfig {
         let bytes = text.as_bytes();
         tok.clear();
         match self.analyzer {
-            Analyzer::Word => for_each_word_span(text, |a, b| tok.push(hash64(&bytes[a..b], seed))),
+            Analyzer::Word => {
+                let keys = TokenKeys::new(seed);
+                for_each_word_span(text, |a, b| tok.push(keys.hash(bytes, a, b)));
+            }
             Analyzer::Char => {
-                let mut buf = [0u8; 4];
-                for c in text.chars() {
-                    tok.push(hash64(c.encode_utf8(&mut buf).as_bytes(), seed));
+                let keys = TokenKeys::new(seed);
+                for (pos, c) in text.char_indices() {
+                    tok.push(keys.hash(bytes, pos, pos + c.len_utf8()));
                 }
             }
         }
@@ -154,6 +157,62 @@ impl ShingleConfig {
 }
 
 const FOLD_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+const TOK_MUL_LO: u64 = 0xA076_1D64_78BD_642F;
+const TOK_MUL_HI: u64 = 0xE703_7ED1_A0B4_28DB;
+
+/// Seeded keys of the [`Scheme::Fast`] token hash.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenKeys {
+    seed: u64,
+    k0: u64,
+    k1: u64,
+}
+
+impl TokenKeys {
+    /// Keys for `seed`: `k0 = fmix64(seed ^ 0xA0761D6478BD642F)`, `k1 = fmix64(seed ^ 0xE7037ED1A0B428DB)`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            k0: fmix64(seed ^ TOK_MUL_LO),
+            k1: fmix64(seed ^ TOK_MUL_HI),
+        }
+    }
+
+    /// The [`Scheme::Fast`] hash of the token `text[a..b]`. Tokens of at most 16 bytes (almost all)
+    /// take a branch-free path: with `lo`, `hi` the little-endian words of the token zero-padded to
+    /// 16 bytes and `len` its length, `fmix64((lo ^ k0) * 0xA0761D6478BD642F ^ rotl((hi ^ k1) *
+    /// 0xE7037ED1A0B428DB, 32) ^ len)`; longer tokens use XXH3-64 with `seed`. (Hashing each token
+    /// with XXH3 cost as much as tokenising: its length dispatch mispredicts on natural text.)
+    #[inline]
+    pub fn hash(&self, text: &[u8], a: usize, b: usize) -> u64 {
+        let len = b - a;
+        if len > 16 {
+            return hash64(&text[a..b], self.seed);
+        }
+        let (lo, hi) = if a + 16 <= text.len() {
+            let w = &text[a..a + 16];
+            let lo = u64::from_le_bytes(w[..8].try_into().expect("8 bytes"));
+            let hi = u64::from_le_bytes(w[8..].try_into().expect("8 bytes"));
+            let lo_bits = 8 * len.min(8) as u32;
+            let hi_bits = 8 * len.saturating_sub(8) as u32;
+            let lo_mask = u64::MAX >> (64 - lo_bits);
+            let hi_mask = ((1u128 << hi_bits) - 1) as u64;
+            (lo & lo_mask, hi & hi_mask)
+        } else {
+            let mut w = [0u8; 16];
+            w[..len].copy_from_slice(&text[a..b]);
+            (
+                u64::from_le_bytes(w[..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(w[8..].try_into().expect("8 bytes")),
+            )
+        };
+        fmix64(
+            (lo ^ self.k0).wrapping_mul(TOK_MUL_LO)
+                ^ (hi ^ self.k1).wrapping_mul(TOK_MUL_HI).rotate_left(32)
+                ^ len as u64,
+        )
+    }
+}
 
 /// The [`Scheme::Fast`] n-gram hash of the token hashes `w`: `acc = 0; for t in w: acc =
 /// rotl(acc ^ t, 27) * 0x9E3779B97F4A7C15` (wrapping), then [`fmix64`]. Order-sensitive.

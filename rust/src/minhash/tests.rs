@@ -90,7 +90,8 @@ fn fast_scheme_is_consistent_with_its_definition() {
         unreachable!()
     };
     assert!(a.iter().all(|x| x & 1 == 1));
-    let toks = ["x", "y", "z"].map(|t| hash64(t.as_bytes(), *seed));
+    let keys = TokenKeys::new(*seed);
+    let toks = ["x", "y", "z"].map(|t| keys.hash(t.as_bytes(), 0, t.len()));
     let xs: Vec<u32> = toks
         .windows(2)
         .map(|w| (fold_hashes(w) >> 32) as u32)
@@ -153,4 +154,18 @@ fn estimate_close_to_truth() {
     assert!((j - 1.0 / 3.0).abs() < 0.06, "{j}");
     assert!((exact_jaccard(&[1, 2, 3], &[2, 3, 4]) - 0.5).abs() < 1e-12);
     assert!(exact_jaccard(&[], &[]).abs() < 1e-12);
+}
+
+#[test]
+fn token_hash_paths_agree() {
+    // The in-place (16-byte window) and copied (near the end of the text) paths agree.
+    let keys = TokenKeys::new(5);
+    let text = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    for a in 0..10 {
+        for b in a + 1..(a + 17).min(text.len()) {
+            assert_eq!(keys.hash(text, a, b), keys.hash(&text[a..b], 0, b - a));
+        }
+    }
+    assert_ne!(keys.hash(b"ab", 0, 1), keys.hash(b"a\0", 0, 2));
+    assert_eq!(keys.hash(text, 0, 20), hash64(&text[..20], 5));
 }

@@ -346,6 +346,83 @@ pub(crate) fn exact_roots<'py>(
     Ok(py.compute(|| Ok(exact::exact_roots(&hs)))?.into_pyarray(py))
 }
 
+/// Band keys of every signature as an `(n, num_bands)` uint64 array.
+#[pyfunction]
+#[pyo3(signature = (signatures, *, num_bands, rows, n_threads = None))]
+pub(crate) fn band_keys<'py>(
+    py: Python<'py>,
+    signatures: PyReadonlyArray2<'py, u32>,
+    num_bands: usize,
+    rows: usize,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray2<u64>>> {
+    let (sig, k) = sig_slice(&signatures)?;
+    let params = LshParams {
+        bands: num_bands,
+        rows,
+    };
+    let n = sig.len() / k.max(1);
+    let keys = py.compute(|| cluster::band_keys(sig, k, params, n_threads))?;
+    keys.into_pyarray(py).reshape([n, num_bands])
+}
+
+/// Verified spanning-forest edges of the buckets given by `(keys, rows)`, as `(m, 2)` uint32.
+#[pyfunction]
+#[pyo3(signature = (keys, rows, signatures = None, *, threshold = 0.0, verify = "estimate",
+                    n_threads = None))]
+pub(crate) fn edges_from_keys<'py>(
+    py: Python<'py>,
+    keys: PyReadonlyArray1<'py, u64>,
+    rows: PyReadonlyArray1<'py, u32>,
+    signatures: Option<PyReadonlyArray2<'py, u32>>,
+    threshold: f64,
+    verify: &str,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray2<u32>>> {
+    let keys = slice(&keys, "keys")?;
+    let rows = slice(&rows, "rows")?;
+    let (sig, k) = match &signatures {
+        Some(s) => sig_slice(s)?,
+        None => (&[][..], 1),
+    };
+    let verify = match (verify, signatures.is_some()) {
+        ("none", _) => Verify::None,
+        ("estimate", true) => Verify::Estimate { threshold },
+        ("estimate", false) => {
+            return Err(PyValueError::new_err("verify='estimate' needs signatures"))
+        }
+        (other, _) => {
+            return Err(PyValueError::new_err(format!(
+                "verify must be 'estimate' or 'none', got {other:?}"
+            )))
+        }
+    };
+    let edges = py.compute(|| cluster::edges_from_keys(keys, rows, sig, k, verify, n_threads))?;
+    let m = edges.len();
+    let flat: Vec<u32> = edges.into_iter().flat_map(|(a, b)| [a, b]).collect();
+    flat.into_pyarray(py).reshape([m, 2])
+}
+
+/// Component roots of `0..n` joined by an `(m, 2)` uint32 edge array.
+#[pyfunction]
+#[pyo3(signature = (n, edges))]
+pub(crate) fn union_roots<'py>(
+    py: Python<'py>,
+    n: usize,
+    edges: PyReadonlyArray2<'py, u32>,
+) -> PyResult<Bound<'py, PyArray1<u32>>> {
+    if edges.shape()[1] != 2 {
+        return Err(PyValueError::new_err("edges must have shape (m, 2)"));
+    }
+    let flat = edges
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("edges must be C-contiguous"))?;
+    let pairs: Vec<(u32, u32)> = flat.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+    Ok(py
+        .compute(|| cluster::union_roots(n, &pairs))?
+        .into_pyarray(py))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMinHasher>()?;
     m.add_function(wrap_pyfunction!(lsh_params, m)?)?;
@@ -354,5 +431,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keep_policy, m)?)?;
     m.add_function(wrap_pyfunction!(text_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(exact_roots, m)?)?;
+    m.add_function(wrap_pyfunction!(band_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(edges_from_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(union_roots, m)?)?;
     Ok(())
 }
