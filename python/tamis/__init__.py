@@ -8,6 +8,15 @@ import warnings
 
 from tamis import _core
 from tamis._core import __version__
+from tamis.dedup import (
+    MinHashDeduplicator,
+    candidate_pairs,
+    cluster_band_keys,
+    datasketch_permutations,
+    lsh_params,
+    minhash_signatures,
+    write_band_keys,
+)
 from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
 from tamis.importance import DSIR, ImportanceResampler, Selection
@@ -27,16 +36,23 @@ __all__ = [
     "HashingFeaturizer",
     "ImportanceResampler",
     "InputError",
+    "MinHashDeduplicator",
     "NotFittedError",
     "ParquetSink",
     "Selection",
     "SparseCounts",
     "TamisError",
     "__version__",
+    "candidate_pairs",
+    "cluster_band_keys",
+    "datasketch_permutations",
+    "lsh_params",
+    "minhash_signatures",
     "normalize",
     "read_batches",
     "read_run_metadata",
     "tokenize",
+    "write_band_keys",
     "write_parquet",
     "xxh3_64",
 ]
