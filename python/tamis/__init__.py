@@ -11,6 +11,7 @@ from tamis._core import __version__
 from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
 from tamis.io import ParquetSink, read_batches, read_run_metadata, write_parquet
+from tamis.scoring import ClassifierScorer, Embedder, LMScorer, color_filter
 from tamis.text import normalize, tokenize, xxh3_64
 
 if _core.build_profile == "debug":  # pragma: no cover - depends on how it was built
@@ -22,13 +23,17 @@ if _core.build_profile == "debug":  # pragma: no cover - depends on how it was b
     )
 
 __all__ = [
+    "ClassifierScorer",
+    "Embedder",
     "HashingFeaturizer",
     "InputError",
+    "LMScorer",
     "NotFittedError",
     "ParquetSink",
     "SparseCounts",
     "TamisError",
     "__version__",
+    "color_filter",
     "normalize",
     "read_batches",
     "read_run_metadata",
