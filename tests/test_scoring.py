@@ -433,3 +433,88 @@ def test_gpu_bf16_close_to_cpu(tok: object, llama: object) -> None:
     cpu = LMScorer(llama, tok, device="cpu").score(TEXTS)["mean_nll"].to_numpy()
     gpu = LMScorer(llama, tok, device="cuda").score(TEXTS)["mean_nll"].to_numpy()
     np.testing.assert_allclose(gpu, cpu, rtol=3e-2)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, tok: object, llama: object) -> object:
+    folder = tmp_path_factory.mktemp("models") / "tiny-llama"
+    llama.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def _corpus(tmp_path: object) -> object:
+    path = tmp_path / "corpus.parquet"
+    ids = [f"doc{i}" for i in range(len(TEXTS) * 2)]
+    pq.write_table(pa.table({"id": ids, "text": TEXTS * 2}), path)
+    return path
+
+
+def test_cli_score_lm(tmp_path: object, model_dir: object, tok: object, llama: object) -> None:
+    from tamis.cli import main
+    from tamis.io import read_run_metadata
+
+    data = _corpus(tmp_path)
+    out = tmp_path / "scores.parquet"
+    argv = [
+        "score", str(data), "--model", str(model_dir), "--metrics", "mean_nll,min_k,ppl",
+        "--device", "cpu", "--batch-size", "5", "-q", "-o", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "mean_nll", "min_k", "ppl"]
+    assert table["id"].to_pylist() == [f"doc{i}" for i in range(len(TEXTS) * 2)]
+    want = LMScorer(llama, tok, device="cpu").score(TEXTS * 2)
+    np.testing.assert_allclose(table["mean_nll"].to_numpy(), want["mean_nll"].to_numpy(), rtol=1e-5)
+    assert read_run_metadata(out)["command"] == "score"
+    assert main(["score", str(data), "--model", str(model_dir), "--metric", "nope", "-o", "x"]) == 1
+    assert main(["score", str(data), "-o", str(tmp_path / "y.parquet")]) == 1
+
+
+def test_cli_score_resume(tmp_path: object, model_dir: object, monkeypatch: object) -> None:
+    from tamis import _scoring_cli
+    from tamis.cli import main
+
+    data = _corpus(tmp_path)
+    out = tmp_path / "scores.parquet"
+    argv = [
+        "score", str(data), "--model", str(model_dir), "--device", "cpu",
+        "--batch-size", "5", "--resume", "-q", "-o", str(out),
+    ]  # fmt: skip
+    real = _scoring_cli._score_table
+    calls = []
+
+    def flaky(*a: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("simulated crash")
+        return real(*a)
+
+    monkeypatch.setattr(_scoring_cli, "_score_table", flaky)
+    assert main(argv) == 1
+    assert not out.exists()
+    assert len(list((tmp_path / "scores.parquet.parts").glob("part-*"))) == 2
+    monkeypatch.setattr(_scoring_cli, "_score_table", real)
+    calls.clear()
+    assert main(argv) == 0
+    assert not (tmp_path / "scores.parquet.parts").exists()
+    resumed = pq.read_table(out)
+    assert main([*argv[:-2], "-o", str(tmp_path / "fresh.parquet")]) == 0
+    fresh = pq.read_table(tmp_path / "fresh.parquet")
+    assert resumed["id"].equals(fresh["id"])
+    np.testing.assert_array_equal(resumed["mean_nll"].to_numpy(), fresh["mean_nll"].to_numpy())
+
+
+def test_cli_embed(tmp_path: object, minilm: object) -> None:
+    from tamis.cli import main
+
+    data = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": ["A cat.", "Bread and butter.", None]}), data)
+    out = tmp_path / "emb.parquet"
+    assert (
+        main(["score", str(data), "--task", "embed", "--device", "cpu", "-q", "-o", str(out)]) == 0
+    )
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "embedding"]
+    emb = np.array(table["embedding"].to_pylist()[:2], dtype=np.float32)
+    np.testing.assert_allclose(emb, minilm.embed(["A cat.", "Bread and butter."]), atol=1e-6)

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from tamis import __version__
 from tamis._progress import progress
+from tamis._scoring_cli import add_score
 from tamis.exceptions import TamisError
 from tamis.features import HashingFeaturizer
 from tamis.io import ParquetSink, read_batches
@@ -226,6 +227,7 @@ def add_stats(sub: Any) -> None:
 
 
 COMMANDS: list[Callable[[Any], None]] = [add_features, add_stats]
+COMMANDS.append(add_score)
 
 
 def build_parser() -> argparse.ArgumentParser:
