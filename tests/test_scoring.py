@@ -518,3 +518,11 @@ def test_cli_embed(tmp_path: object, minilm: object) -> None:
     assert table.column_names == ["id", "embedding"]
     emb = np.array(table["embedding"].to_pylist()[:2], dtype=np.float32)
     np.testing.assert_allclose(emb, minilm.embed(["A cat.", "Bread and butter."]), atol=1e-6)
+
+
+def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    with pytest.raises(ImportError, match=r"tamis\[torch\]"):
+        LMScorer("some/model")
