@@ -523,7 +523,9 @@ class LMScorer:
         )
         with torch.inference_mode(), amp:
             if self._head is not None:
-                hidden = _first(self._backbone(input_ids=ids_t, attention_mask=mask_t))
+                # Right padding under causal attention: no real token ever sees a pad, so the
+                # mask is not needed, and without it SDPA can take its fused causal kernels.
+                hidden = _first(self._backbone(input_ids=ids_t))
                 hidden = hidden.reshape(rows * width, -1).index_select(0, pred_t)
                 project = self._head
             else:
