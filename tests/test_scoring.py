@@ -526,3 +526,47 @@ def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
     with pytest.raises(ImportError, match=r"tamis\[torch\]"):
         LMScorer("some/model")
+
+
+def test_embedding_classifier_heads() -> None:
+    from tamis.exceptions import NotFittedError
+    from tamis.scoring import EmbeddingClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5))
+    w = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
+    y = x @ w + 0.7
+    reg = EmbeddingClassifier(task="regression", alpha=0.0).fit_embeddings(x, y)
+    np.testing.assert_allclose(reg.coef_, w, atol=1e-8)
+    assert reg.intercept_ == pytest.approx(0.7)
+    np.testing.assert_allclose(reg.score_embeddings(x), y, atol=1e-8)
+    labels = np.argmax(x @ rng.normal(size=(5, 3)), 1)  # separable by a softmax
+    clf = EmbeddingClassifier(task="classification", alpha=1e-2).fit_embeddings(x, labels)
+    probs = clf.score_embeddings(x)
+    assert probs.shape == (60, 3)
+    assert (probs.argmax(1) == labels).mean() > 0.95
+    # Optimality of the penalised likelihood: the gradient vanishes.
+    resid = probs - np.eye(3)[labels]
+    np.testing.assert_allclose(x.T @ resid + 1e-2 * clf.coef_, 0, atol=1e-4)
+    np.testing.assert_allclose(resid.sum(0), 0, atol=1e-4)
+    with pytest.raises(NotFittedError):
+        EmbeddingClassifier().score_embeddings(x)
+    with pytest.raises(ValueError, match="labels"):
+        EmbeddingClassifier().fit_embeddings(x, y[:3])
+    with pytest.raises(ValueError, match="task"):
+        EmbeddingClassifier(task="ranking")
+
+
+def test_embedding_classifier_on_minilm(minilm: object) -> None:
+    from tamis.scoring import EmbeddingClassifier
+
+    code = [
+        "def f(x):\n    return x",
+        "for i in range(3):\n    print(i)",
+        "import sys\nsys.exit(1)",
+    ]
+    prose = ["The weather was lovely today.", "She read a novel by the sea.", "Birds sing at dawn."]
+    head = EmbeddingClassifier(minilm, task="classification", alpha=1e-3)
+    head.fit(code + prose, [1, 1, 1, 0, 0, 0])
+    p = head.score(["while True:\n    pass", "The children played in the park."])
+    assert p[0, 1] > 0.5 > p[1, 1]

@@ -11,7 +11,13 @@ from tamis._core import __version__
 from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
 from tamis.io import ParquetSink, read_batches, read_run_metadata, write_parquet
-from tamis.scoring import ClassifierScorer, Embedder, LMScorer, color_filter
+from tamis.scoring import (
+    ClassifierScorer,
+    Embedder,
+    EmbeddingClassifier,
+    LMScorer,
+    color_filter,
+)
 from tamis.text import normalize, tokenize, xxh3_64
 
 if _core.build_profile == "debug":  # pragma: no cover - depends on how it was built
@@ -25,6 +31,7 @@ if _core.build_profile == "debug":  # pragma: no cover - depends on how it was b
 __all__ = [
     "ClassifierScorer",
     "Embedder",
+    "EmbeddingClassifier",
     "HashingFeaturizer",
     "InputError",
     "LMScorer",

@@ -952,11 +952,125 @@ class ClassifierScorer(_EncoderBase):
         return out
 
 
+class EmbeddingClassifier:
+    """A linear head trained on frozen embeddings, FineWeb-Edu style.
+
+    The FineWeb-Edu quality classifier is a regression head on an embedding model, fitted to
+    scores an LLM gave to a few hundred thousand pages. This is the same recipe at small scale:
+    :class:`Embedder` embeddings, then a ridge regression (closed form) or a multinomial logistic
+    regression (L-BFGS, L2-penalised).
+
+    Parameters
+    ----------
+    embedder
+        An :class:`Embedder`; default: MiniLM on the default device.
+    task
+        ``"regression"`` (real-valued labels) or ``"classification"`` (integer labels
+        ``0 .. n_classes-1``).
+    alpha
+        L2 penalty on the weights (not the intercept).
+    max_iter
+        L-BFGS iterations for classification.
+
+    Attributes
+    ----------
+    coef_ : numpy.ndarray
+        ``(dim,)`` for regression, ``(dim, n_classes)`` for classification.
+    intercept_ : float or numpy.ndarray
+        The bias.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        *,
+        task: str = "regression",
+        alpha: float = 1e-3,
+        max_iter: int = 200,
+    ) -> None:
+        if task not in ("regression", "classification"):
+            raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
+        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha < 0:
+            raise ValueError(f"alpha must be a number >= 0, got {alpha!r}")
+        self.embedder = embedder
+        self.task = task
+        self.alpha = float(alpha)
+        self.max_iter = _check_int("max_iter", max_iter, 1)
+
+    def _embed(self, texts: Any) -> np.ndarray:
+        if self.embedder is None:
+            self.embedder = Embedder()
+        return self.embedder.embed(texts)
+
+    def fit(self, texts: Any, labels: Any) -> EmbeddingClassifier:
+        """Embed ``texts`` and fit the head to ``labels``; returns ``self``."""
+        return self.fit_embeddings(self._embed(texts), labels)
+
+    def fit_embeddings(self, x: Any, labels: Any) -> EmbeddingClassifier:
+        """Fit the head on precomputed embeddings ``x`` ``(n, dim)``; returns ``self``."""
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(labels)
+        if x.ndim != 2 or len(y) != len(x) or len(x) == 0:
+            raise ValueError(
+                f"labels must have one entry per embedding row, got {len(y)} labels for "
+                f"embeddings of shape {x.shape}"
+            )
+        if np.isnan(x).any():
+            raise ValueError("embeddings contain NaN (null texts?): drop them before fitting")
+        if self.task == "regression":
+            y = y.astype(np.float64)
+            xm, ym = x.mean(0), y.mean()
+            xc = x - xm
+            gram = xc.T @ xc + self.alpha * np.eye(x.shape[1])
+            self.coef_ = np.linalg.solve(gram, xc.T @ (y - ym))
+            self.intercept_ = float(ym - xm @ self.coef_)
+            return self
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise ValueError("labels must be integers >= 0 for classification")
+        torch = _torch()
+        n_classes = int(y.max()) + 1
+        xt = torch.from_numpy(x)
+        yt = torch.from_numpy(y.astype(np.int64))
+        w = torch.zeros((x.shape[1], n_classes), dtype=torch.float64, requires_grad=True)
+        b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([w, b], max_iter=self.max_iter, line_search_fn="strong_wolfe")
+
+        def closure() -> Any:
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(xt @ w + b, yt, reduction="sum")
+            loss = loss + 0.5 * self.alpha * (w * w).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        self.coef_ = w.detach().numpy()
+        self.intercept_ = b.detach().numpy()
+        return self
+
+    def score_embeddings(self, x: Any) -> np.ndarray:
+        """Scores for precomputed embeddings: regression values or class probabilities."""
+        from tamis.exceptions import NotFittedError
+
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("EmbeddingClassifier is not fitted: call fit first")
+        z = np.asarray(x, dtype=np.float64) @ self.coef_ + self.intercept_
+        if self.task == "regression":
+            return z
+        z = z - z.max(1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(1, keepdims=True)
+
+    def score(self, texts: Any) -> np.ndarray:
+        """Regression values ``(n,)`` or class probabilities ``(n, n_classes)``; NaN for nulls."""
+        return self.score_embeddings(self._embed(texts))
+
+
 __all__ = [
     "LM_METRICS",
     "ClassifierScorer",
     "ColorFilterResult",
     "Embedder",
+    "EmbeddingClassifier",
     "LMScorer",
     "color_filter",
     "default_device",
