@@ -16,11 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers reads it; nothing is fetched
+
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tamis import scoring  # noqa: E402
 from tamis.scoring import (  # noqa: E402
