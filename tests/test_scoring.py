@@ -577,3 +577,33 @@ def test_embedding_classifier_on_minilm(minilm: object) -> None:
     head.fit(code + prose, [1, 1, 1, 0, 0, 0])
     p = head.score(["while True:\n    pass", "The children played in the park."])
     assert p[0, 1] > 0.5 > p[1, 1]
+
+
+def test_cli_classify(tmp_path: object, tok: object) -> None:
+    from tamis.cli import main
+
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=3,
+        pad_token_id=tok.pad_token_id,
+        max_position_embeddings=128,
+    )
+    folder = tmp_path / "clf"
+    transformers.BertForSequenceClassification(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    data = _corpus(tmp_path)
+    out = tmp_path / "q.parquet"
+    argv = ["score", str(data), "--task", "classify", "--model", str(folder), "--device", "cpu"]
+    assert main([*argv, "-q", "-o", str(out)]) == 0
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "label", "probs"]
+    probs = np.array(table["probs"].to_pylist())
+    want = ClassifierScorer(str(folder), device="cpu").score(TEXTS * 2)
+    np.testing.assert_allclose(probs, want, rtol=1e-6)
+    assert table["label"].to_pylist() == want.argmax(1).tolist()
+    assert main([*argv, "--metrics", "min_k", "-o", str(out)]) == 1
