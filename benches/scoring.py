@@ -12,12 +12,12 @@ tokenizer, truncated at ``--max-length`` tokens:
 Tokens/s counts the *scored* tokens (padding excluded); both include tokenisation. The run prints
 the device, checks that both give the same mean NLL, and writes bench-results/scoring.json.
 On CUDA both run with bf16 weights (the naive loop under the same autocast), and the table adds
-the model FLOPs utilisation (2 × parameters × tokens / time / peak; H100 SXM dense bf16 peak
-989 TFLOP/s unless --peak-tflops says otherwise).
+the peak GPU memory and the model FLOPs utilisation (2 × non-embedding parameters × tokens /
+time / peak, attention's L² term not counted; H100 SXM dense bf16 peak 989 TFLOP/s unless
+--peak-tflops says otherwise).
 
 CPU (CI-sized):  python benches/scoring.py --config tiny --docs 256
-GPU (≤ 5 min):   python benches/scoring.py --config 125m --docs 4096 \
-                 && python benches/scoring.py --config 1b --docs 2048
+GPU (≤ 5 min):   bash benches/scoring_gpu.sh   (125m with 4096 docs, then 1b with 2048)
 """
 
 from __future__ import annotations
@@ -139,11 +139,16 @@ def timed(fn: object, device: str) -> tuple[object, float]:
 
     if device.startswith("cuda"):
         torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     res = fn()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
+        PEAK_GB.append(torch.cuda.max_memory_allocated() / 2**30)
     return res, time.perf_counter() - t0
+
+
+PEAK_GB: list[float] = []  # CUDA peak memory of each timed call, in order
 
 
 def main() -> None:
@@ -177,6 +182,8 @@ def main() -> None:
     texts = load_texts(args.input, args.docs, seed=0)
     model, tok, n_params = build(args.config, texts, device)
     # GPUs want big forwards (CoLoR-Filter's reference: 256 × 512 tokens); CPUs do not gain.
+    # Matmul parameters: the input embedding is a lookup (attention's L² FLOPs are not counted).
+    flop_params = n_params - model.get_input_embeddings().weight.numel()
     budget = args.token_budget or (64 if device.startswith("cuda") else 16) * args.max_length
     scorer = LMScorer(model, tok, device=device, max_length=args.max_length, token_budget=budget)
     # Warm up both paths (allocator, kernels) on a few documents.
@@ -184,6 +191,7 @@ def main() -> None:
     naive(model, tok, texts[:8], args.max_length, device)
 
     best = {}
+    PEAK_GB.clear()
     for _ in range(args.repeat):
         (ours_tab, t_ours) = timed(lambda: scorer.score(texts, ["mean_nll", "n_tokens"]), device)
         ((ref, padded), t_ref) = timed(
@@ -206,7 +214,10 @@ def main() -> None:
         ("tamis LMScorer", best["ours"], batches_budget),
     ):
         tps = tokens / t
-        mfu = 2 * n_params * tps / (args.peak_tflops * 1e12) if device.startswith("cuda") else None
+        mfu = (
+            2 * flop_params * tps / (args.peak_tflops * 1e12) if device.startswith("cuda") else None
+        )
+        peaks = PEAK_GB[1::2] if label.startswith("naive") else PEAK_GB[0::2]
         rows.append(
             {
                 "method": label,
@@ -215,6 +226,7 @@ def main() -> None:
                 "padded_tokens": int(pad),
                 "padding_efficiency": round(tokens / max(pad, 1), 3),
                 "mfu": None if mfu is None else round(mfu, 4),
+                "peak_gpu_gb": round(max(peaks), 2) if peaks else None,
             }
         )
     ratio = best["naive"] / best["ours"]
@@ -222,12 +234,14 @@ def main() -> None:
         f"model: llama-{args.config} ({n_params / 1e6:.1f}M params), {len(texts)} docs, "
         f"{tokens} scored tokens, max_length {args.max_length}, token budget {budget}"
     )
-    print(f"{'method':<16} {'seconds':>9} {'tokens/s':>12} {'pad eff':>8} {'MFU':>7}")
+    print(
+        f"{'method':<16} {'seconds':>9} {'tokens/s':>12} {'pad eff':>8} {'MFU':>7} {'peak GB':>8}"
+    )
     for r in rows:
         mfu = "-" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
         print(
             f"{r['method']:<16} {r['seconds']:>9.2f} {r['tokens_per_s']:>12,.0f} "
-            f"{r['padding_efficiency']:>8.2f} {mfu:>7}"
+            f"{r['padding_efficiency']:>8.2f} {mfu:>7} {r['peak_gpu_gb'] or '-':>8}"
         )
     print(f"speed-up: {ratio:.2f}x   max |mean_nll difference|: {max_diff:.2e}")
     result = {
