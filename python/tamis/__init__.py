@@ -21,6 +21,13 @@ from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
 from tamis.importance import DSIR, ImportanceResampler, Selection
 from tamis.io import ParquetSink, read_batches, read_run_metadata, write_parquet
+from tamis.scoring import (
+    ClassifierScorer,
+    Embedder,
+    EmbeddingClassifier,
+    LMScorer,
+    color_filter,
+)
 from tamis.text import normalize, tokenize, xxh3_64
 
 if _core.build_profile == "debug":  # pragma: no cover - depends on how it was built
@@ -33,9 +40,13 @@ if _core.build_profile == "debug":  # pragma: no cover - depends on how it was b
 
 __all__ = [
     "DSIR",
+    "ClassifierScorer",
+    "Embedder",
+    "EmbeddingClassifier",
     "HashingFeaturizer",
     "ImportanceResampler",
     "InputError",
+    "LMScorer",
     "MinHashDeduplicator",
     "NotFittedError",
     "ParquetSink",
@@ -45,6 +56,7 @@ __all__ = [
     "__version__",
     "candidate_pairs",
     "cluster_band_keys",
+    "color_filter",
     "datasketch_permutations",
     "lsh_params",
     "minhash_signatures",

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from tamis import __version__
 from tamis._progress import progress
+from tamis._scoring_cli import add_score
 from tamis.exceptions import TamisError
 from tamis.features import HashingFeaturizer
 from tamis.importance import add_dsir
@@ -356,7 +357,7 @@ def add_dedup(sub: Any) -> None:
     p.set_defaults(func=cmd_dedup)
 
 
-COMMANDS: list[Callable[[Any], None]] = [add_features, add_stats, add_dsir, add_dedup]
+COMMANDS: list[Callable[[Any], None]] = [add_features, add_stats, add_dsir, add_dedup, add_score]
 
 
 def build_parser() -> argparse.ArgumentParser:
