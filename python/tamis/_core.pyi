@@ -1,6 +1,6 @@
 """Type stubs of the native module ``tamis._core`` (hand-written; checked by mypy.stubtest)."""
 
-from typing import Optional
+from typing import Optional, final
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,7 @@ _Offsets: TypeAlias = npt.NDArray[np.int32] | npt.NDArray[np.int64]
 _Bytes: TypeAlias = npt.NDArray[np.uint8]
 _Valid: TypeAlias = Optional[npt.NDArray[np.bool_]]
 
+@final
 class Featurizer:
     """Hashed n-gram featuriser over Arrow string buffers."""
 
@@ -101,6 +102,7 @@ class Featurizer:
 
 # --- importance (DSIR) ---------------------------------------------------------------------------
 
+@final
 class ImportanceModel:
     """A fitted DSIR model: per-bucket log ratios of each target against the raw corpus."""
 
@@ -137,10 +139,11 @@ class ImportanceModel:
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]:
         """Log weights (``n_rows x n_targets``; rescaled to ``length_norm`` tokens) and tokens."""
 
+@final
 class TopK:
     """Streaming top-k by key; ties go to the smaller id hash, then the smaller position."""
 
-    def __init__(self, k: int) -> None: ...
+    def __new__(cls, k: int) -> TopK: ...
     def push(
         self,
         keys: npt.NDArray[np.float64],

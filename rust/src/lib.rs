@@ -8,6 +8,7 @@ pub mod column;
 pub mod error;
 pub mod hash;
 pub mod importance;
+pub mod minhash;
 pub mod ngram;
 pub mod parallel;
 pub mod text;

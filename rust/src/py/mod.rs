@@ -4,6 +4,7 @@
 mod convert;
 mod errors;
 mod importance;
+mod minhash;
 mod ngram;
 mod text;
 
@@ -29,5 +30,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(text::tokenize, m)?)?;
     m.add_class::<ngram::PyFeaturizer>()?;
     importance::register(m)?;
+    minhash::register(m)?;
     Ok(())
 }

@@ -1,0 +1,173 @@
+"""``tamis score``: model scores for a corpus, streamed batch by batch into Parquet.
+
+With ``--resume`` every input batch is written to its own part file (atomically) in
+``<output>.parts/``; a rerun with the same inputs and parameters skips the parts that exist, and
+the parts are merged into the output at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tamis._progress import progress
+from tamis.io import ParquetSink, read_batches
+
+TASKS = ("lm", "embed", "classify")
+
+
+def _scorer(args: argparse.Namespace) -> Any:
+    from tamis import scoring
+
+    common = {"device": args.device, "token_budget": args.token_budget}
+    if args.max_length is not None:
+        common["max_length"] = args.max_length
+    if args.task == "lm":
+        return scoring.LMScorer(args.model, stride=args.stride, k=args.k, **common)
+    if args.task == "embed":
+        return scoring.Embedder(args.model, **common)
+    return scoring.ClassifierScorer(args.model, **common)
+
+
+def _score_table(scorer: Any, args: argparse.Namespace, texts: pa.Array) -> pa.Table:
+    if args.task == "lm":
+        return scorer.score(texts, args.metrics)
+    if args.task == "embed":
+        emb = scorer.embed(texts)
+        flat = pa.array(emb.reshape(-1), type=pa.float32())
+        return pa.table({"embedding": pa.FixedSizeListArray.from_arrays(flat, emb.shape[1])})
+    values = scorer.score(texts)
+    if values.ndim == 1:
+        return pa.table({"score": values})
+    flat = pa.array(values.reshape(-1), type=pa.float64())
+    label = np.where(np.isnan(values).any(1), -1, np.nanargmax(np.nan_to_num(values, nan=-1), 1))
+    return pa.table(
+        {
+            "label": pa.array(label.astype(np.int64)),
+            "probs": pa.FixedSizeListArray.from_arrays(flat, values.shape[1]),
+        }
+    )
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score every document of the inputs; write ``id`` plus one column per metric."""
+    if args.task != "lm" and args.metrics is not None:
+        raise ValueError("--metrics applies to --task lm only")
+    if args.task == "lm":
+        from tamis.scoring import _check_metrics
+
+        args.metrics = _check_metrics(args.metrics or "mean_nll,n_tokens")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    out = Path(args.output)
+    params = {
+        "inputs": [str(p) for p in args.inputs],
+        "model": str(args.model),
+        "task": args.task,
+        "metrics": args.metrics,
+        "max_length": args.max_length,
+        "stride": args.stride,
+        "k": args.k,
+        "batch_size": args.batch_size,
+        "text_column": args.text_column,
+        "id_column": args.id_column,
+    }
+    scorer = _scorer(args)
+    id_col = args.id_column or "id"
+    batches = read_batches(
+        args.inputs if len(args.inputs) > 1 else args.inputs[0],
+        text_column=args.text_column,
+        id_column=args.id_column,
+        columns=[],
+        batch_size=args.batch_size,
+    )
+    parts = out.with_name(out.name + ".parts")
+    if args.resume:
+        parts.mkdir(parents=True, exist_ok=True)
+        pfile = parts / "params.json"
+        if pfile.exists() and json.loads(pfile.read_text()) != params:
+            raise ValueError(
+                f"{parts} holds parts of a run with other parameters; remove it or drop --resume"
+            )
+        pfile.write_text(json.dumps(params, sort_keys=True))
+    bar = progress(desc="score", enabled=not args.quiet)
+    n_docs = skipped = 0
+    with ParquetSink(out, "score", params) if not args.resume else _null() as sink:
+        for i, batch in enumerate(batches):
+            n_docs += batch.num_rows
+            part = parts / f"part-{i:06d}.parquet"
+            if args.resume and part.exists():
+                skipped += batch.num_rows
+                bar.update(batch.num_rows)
+                continue
+            table = _score_table(scorer, args, batch.column(args.text_column))
+            table = table.add_column(0, id_col, pa.chunked_array([batch.column(id_col)]))
+            if args.resume:
+                with ParquetSink(part, "score", params) as ps:
+                    ps.write(table)
+            else:
+                sink.write(table)
+            bar.update(batch.num_rows)
+    bar.close()
+    if args.resume:
+        files = sorted(parts.glob("part-*.parquet"))
+        with ParquetSink(out, "score", params) as sink:
+            for f in files:
+                sink.write(pq.read_table(f))
+        shutil.rmtree(parts)
+    note = f" ({skipped} resumed from parts)" if skipped else ""
+    print(f"score: {n_docs} documents{note} -> {out}", file=sys.stderr)
+    return 0
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def add_score(sub: Any) -> None:
+    """Register ``tamis score``."""
+    from tamis.cli import _add_input
+
+    p = sub.add_parser(
+        "score",
+        help="model scores per document: NLL/perplexity, Min-K%%, embeddings, classifiers",
+        description="Score documents with a local model folder (needs tamis[torch]).",
+    )
+    _add_input(p)
+    p.add_argument("--model", default=None, help="local model folder (embed: default MiniLM)")
+    p.add_argument("--task", choices=TASKS, default="lm", help="lm (default), embed, classify")
+    p.add_argument(
+        "--metrics",
+        "--metric",
+        default=None,
+        help="lm metrics, comma-separated: sum_nll,mean_nll,ppl,n_tokens,truncated,min_k,"
+        "min_k_pp (default mean_nll,n_tokens)",
+    )
+    p.add_argument("--max-length", type=int, default=None, help="tokens per window")
+    p.add_argument("--stride", type=int, default=None, help="score long docs in strided windows")
+    p.add_argument("--k", type=float, default=0.2, help="Min-K%% fraction (default 0.2)")
+    p.add_argument("--token-budget", type=int, default=16384, help="padded tokens per forward")
+    p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda if available)")
+    p.add_argument("--resume", action="store_true", help="keep per-batch parts; skip done ones")
+    p.add_argument("-o", "--output", required=True, help="output .parquet")
+    p.set_defaults(func=_checked)
+
+
+def _checked(args: argparse.Namespace) -> int:
+    if args.model is None and args.task != "embed":
+        raise ValueError(f"--model is required for --task {args.task}")
+    return cmd_score(args)
