@@ -9,6 +9,7 @@ pub mod error;
 pub mod hash;
 pub mod ngram;
 pub mod parallel;
+pub mod sensitivity;
 pub mod text;
 
 pub use column::{Offsets, TextColumn, Texts};
