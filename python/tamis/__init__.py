@@ -6,7 +6,7 @@ holds the Arrow I/O, the public API and the command line.
 
 import warnings
 
-from tamis import _core
+from tamis import _core, sensitivity
 from tamis._core import __version__
 from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
@@ -32,6 +32,7 @@ __all__ = [
     "normalize",
     "read_batches",
     "read_run_metadata",
+    "sensitivity",
     "tokenize",
     "write_parquet",
     "xxh3_64",

@@ -227,6 +227,10 @@ def add_stats(sub: Any) -> None:
 
 COMMANDS: list[Callable[[Any], None]] = [add_features, add_stats]
 
+from tamis._coreset_cli import add_coreset  # noqa: E402  (imports tamis.sensitivity)
+
+COMMANDS.append(add_coreset)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""

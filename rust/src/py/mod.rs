@@ -4,6 +4,7 @@
 mod convert;
 mod errors;
 mod ngram;
+mod sensitivity;
 mod text;
 
 use pyo3::prelude::*;
@@ -27,5 +28,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(text::normalize, m)?)?;
     m.add_function(wrap_pyfunction!(text::tokenize, m)?)?;
     m.add_class::<ngram::PyFeaturizer>()?;
+    sensitivity::register(m)?;
     Ok(())
 }

@@ -159,24 +159,32 @@ pub fn quadratic_forms(a: &Matrix, scale: Option<&[f64]>) -> Leverage {
             gram_condition: cond,
         };
     }
-    // Fallback: QR of the scaled matrix (an n × d copy).
+    // Fallback: QR of the scaled matrix (an n × d copy) with unit-norm columns, so that the rank
+    // decision does not depend on column scaling (leverage does not either).
+    let col: Vec<f64> = (0..d)
+        .map(|j| g[(j, j)])
+        .map(|v| if v > 0.0 { 1.0 / v.sqrt() } else { 0.0 })
+        .collect();
     let mut x = Mat::<f64>::zeros(a.n, d);
     for i in 0..a.n {
         let s = scale.map_or(1.0, |s| s[i]);
         for j in 0..d {
-            x[(i, j)] = s * a.get(i, j);
+            x[(i, j)] = s * a.get(i, j) * col[j];
         }
     }
-    let (t, rank) = pivoted_qr_map(x.as_ref(), default_rcond(a.n, d));
+    let (mut t, rank) = pivoted_qr_map(x.as_ref(), default_rcond(a.n, d));
+    for j in 0..d {
+        for c in 0..rank {
+            t[(j, c)] *= col[j];
+        }
+    }
     let cond = if rank < d {
         f64::INFINITY
     } else {
-        // cond(R)² with unit-norm columns, a cheap estimate of the Gram condition number.
-        let fro: f64 = (0..d)
-            .map(|j| g[(j, j)].sqrt() * (0..rank).map(|c| t[(j, c)].powi(2)).sum::<f64>().sqrt())
-            .map(|v| v * v)
-            .sum();
-        fro
+        // ‖R⁻¹‖_F² with unit-norm columns: the same estimate as the Cholesky route's.
+        (0..d)
+            .map(|j| (0..rank).map(|c| (t[(j, c)] / col[j]).powi(2)).sum::<f64>())
+            .sum()
     };
     Leverage {
         scores: row_quad(a, t.as_ref()),
