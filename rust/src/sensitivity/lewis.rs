@@ -44,7 +44,7 @@ pub fn lewis_weights(
             ),
         ));
     }
-    if !(tol > 0.0) {
+    if tol.is_nan() || tol <= 0.0 {
         return Err(Error::param("tol", format!("must be > 0, got {tol}")));
     }
     if max_iter == 0 {

@@ -26,6 +26,9 @@
 //! makes the output independent of the thread count. All arithmetic is in f64; float32 input is
 //! widened one block at a time, float64 input is read in place.
 
+// Matrix code follows the papers' notation (A, d, n, p, q, t, w): single letters read best here.
+#![allow(clippy::many_single_char_names)]
+
 mod leverage;
 mod lewis;
 pub mod sample;
@@ -167,7 +170,9 @@ impl<'a> Matrix<'a> {
         }
         if let Some(sc) = scale {
             for (row, &c) in buf.chunks_mut(d).zip(&sc[r0..r1]) {
-                row.iter_mut().for_each(|v| *v *= c);
+                for v in row.iter_mut() {
+                    *v *= c;
+                }
             }
         }
         f(faer::MatRef::from_row_major_slice(buf, rows, d))
