@@ -6,7 +6,7 @@ holds the Arrow I/O, the public API and the command line.
 
 import warnings
 
-from tamis import _core
+from tamis import _core, sensitivity
 from tamis._core import __version__
 from tamis.dedup import (
     MinHashDeduplicator,
@@ -63,6 +63,7 @@ __all__ = [
     "normalize",
     "read_batches",
     "read_run_metadata",
+    "sensitivity",
     "tokenize",
     "write_band_keys",
     "write_parquet",

@@ -359,6 +359,10 @@ def add_dedup(sub: Any) -> None:
 
 COMMANDS: list[Callable[[Any], None]] = [add_features, add_stats, add_dsir, add_dedup, add_score]
 
+from tamis._coreset_cli import add_coreset  # noqa: E402  (imports tamis.sensitivity)
+
+COMMANDS.append(add_coreset)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
