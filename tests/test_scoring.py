@@ -476,6 +476,14 @@ def test_cli_score_lm(tmp_path: object, model_dir: object, tok: object, llama: o
     assert read_run_metadata(out)["command"] == "score"
     assert main(["score", str(data), "--model", str(model_dir), "--metric", "nope", "-o", "x"]) == 1
     assert main(["score", str(data), "-o", str(tmp_path / "y.parquet")]) == 1
+    shards = []
+    for i in range(3):
+        path = tmp_path / f"shard{i}.parquet"
+        assert main([*argv[:-2], "--shard", str(i), "--num-shards", "3", "-o", str(path)]) == 0
+        shards.append(pq.read_table(path))
+    merged = pa.concat_tables(shards)
+    assert sorted(merged["id"].to_pylist()) == sorted(table["id"].to_pylist())
+    assert main([*argv[:-2], "--shard", "3", "--num-shards", "3", "-o", str(out)]) == 1
 
 
 def test_cli_score_resume(tmp_path: object, model_dir: object, monkeypatch: object) -> None:

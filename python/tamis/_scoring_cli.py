@@ -3,6 +3,10 @@
 With ``--resume`` every input batch is written to its own part file (atomically) in
 ``<output>.parts/``; a rerun with the same inputs and parameters skips the parts that exist, and
 the parts are merged into the output at the end.
+
+``--shard I --num-shards N`` scores every N-th input batch (from the I-th), so N processes, one
+per GPU (``CUDA_VISIBLE_DEVICES=I``), split a corpus with no coordination; each writes its own
+output and the union of the outputs holds every document once.
 """
 
 from __future__ import annotations
@@ -65,6 +69,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         from tamis.scoring import _check_metrics
 
         args.metrics = _check_metrics(args.metrics or "mean_nll,n_tokens")
+    if args.num_shards < 1 or not 0 <= args.shard < args.num_shards:
+        raise ValueError(
+            f"--shard must be in [0, --num-shards), got {args.shard} of {args.num_shards}"
+        )
     if args.threads is not None:
         import torch
 
@@ -81,6 +89,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "text_column": args.text_column,
         "id_column": args.id_column,
+        "shard": args.shard,
+        "num_shards": args.num_shards,
     }
     scorer = _scorer(args)
     id_col = args.id_column or "id"
@@ -104,6 +114,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     n_docs = skipped = 0
     with ParquetSink(out, "score", params) if not args.resume else _null() as sink:
         for i, batch in enumerate(batches):
+            if i % args.num_shards != args.shard:
+                continue
             n_docs += batch.num_rows
             part = parts / f"part-{i:06d}.parquet"
             if args.resume and part.exists():
@@ -163,6 +175,13 @@ def add_score(sub: Any) -> None:
     p.add_argument("--token-budget", type=int, default=16384, help="padded tokens per forward")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda if available)")
     p.add_argument("--resume", action="store_true", help="keep per-batch parts; skip done ones")
+    p.add_argument(
+        "--shard",
+        type=int,
+        default=0,
+        help="score only input batches i with i %% num-shards == shard (one process per GPU)",
+    )
+    p.add_argument("--num-shards", type=int, default=1, help="number of shards (default 1)")
     p.add_argument("-o", "--output", required=True, help="output .parquet")
     p.set_defaults(func=_checked)
 
