@@ -615,3 +615,24 @@ def test_cli_classify(tmp_path: object, tok: object) -> None:
     np.testing.assert_allclose(probs, want, rtol=1e-6)
     assert table["label"].to_pylist() == want.argmax(1).tolist()
     assert main([*argv, "--metrics", "min_k", "-o", str(out)]) == 1
+
+
+def test_prefetch_keeps_order_and_raises() -> None:
+    from tamis.scoring import prefetch
+
+    assert list(prefetch(iter(range(5)), lambda x: x * x)) == [(i, i * i) for i in range(5)]
+    assert list(prefetch([], str)) == []
+
+    def gen() -> object:
+        yield 1
+        raise OSError("bad file")
+
+    got = []
+
+    def consume() -> None:
+        for item, _ in prefetch(gen(), str):
+            got.append(item)
+
+    with pytest.raises(OSError, match="bad file"):
+        consume()
+    assert got == [1]

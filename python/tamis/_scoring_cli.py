@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from tamis._progress import progress
 from tamis.io import ParquetSink, read_batches
+from tamis.scoring import prefetch
 
 TASKS = ("lm", "embed", "classify")
 
@@ -41,9 +42,13 @@ def _scorer(args: argparse.Namespace) -> Any:
     return scoring.ClassifierScorer(args.model, **common)
 
 
-def _score_table(scorer: Any, args: argparse.Namespace, texts: pa.Array) -> pa.Table:
+def _score_table(
+    scorer: Any, args: argparse.Namespace, texts: pa.Array, ids: Any = None
+) -> pa.Table:
     if args.task == "lm":
-        return scorer.score(texts, args.metrics)
+        if ids is None:
+            ids = scorer.tokenize(texts)
+        return scorer.score_ids(ids, args.metrics)
     if args.task == "embed":
         emb = scorer.embed(texts)
         flat = pa.array(emb.reshape(-1), type=pa.float32())
@@ -113,16 +118,29 @@ def cmd_score(args: argparse.Namespace) -> int:
     bar = progress(desc="score", enabled=not args.quiet)
     n_docs = skipped = 0
     with ParquetSink(out, "score", params) if not args.resume else _null() as sink:
-        for i, batch in enumerate(batches):
+
+        def todo(i: int) -> bool:
+            if i % args.num_shards != args.shard:
+                return False
+            return not (args.resume and (parts / f"part-{i:06d}.parquet").exists())
+
+        def prepare(item: tuple[int, pa.RecordBatch]) -> Any:
+            """Tokenise ahead, in the prefetch thread, what will be scored."""
+            i, batch = item
+            if args.task != "lm" or not todo(i):
+                return None
+            return scorer.tokenize(batch.column(args.text_column))
+
+        for (i, batch), ids in prefetch(enumerate(batches), prepare):
             if i % args.num_shards != args.shard:
                 continue
             n_docs += batch.num_rows
             part = parts / f"part-{i:06d}.parquet"
-            if args.resume and part.exists():
+            if not todo(i):
                 skipped += batch.num_rows
                 bar.update(batch.num_rows)
                 continue
-            table = _score_table(scorer, args, batch.column(args.text_column))
+            table = _score_table(scorer, args, batch.column(args.text_column), ids)
             table = table.add_column(0, id_col, pa.chunked_array([batch.column(id_col)]))
             if args.resume:
                 with ParquetSink(part, "score", params) as ps:

@@ -249,6 +249,38 @@ def token_budget_batches(
     return batches
 
 
+_DONE = object()
+
+
+def prefetch(items: Any, fn: Any) -> Iterator[tuple[Any, Any]]:
+    """Yield ``(item, fn(item))`` in order, preparing the next pair in a background thread.
+
+    The iterator itself is advanced only by that thread, one step at a time, so a generator
+    (e.g. :func:`tamis.io.read_batches`) is safe to pass. Use it to read and tokenise the next
+    batch (the Rust tokenizers release the GIL) while the device works on the current one.
+    Exceptions from ``items`` or ``fn`` are raised in the consumer, at the item that failed.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    it = iter(items)
+
+    def step() -> Any:
+        try:
+            item = next(it)
+        except StopIteration:
+            return _DONE
+        return item, fn(item)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="tamis-prefetch") as pool:
+        fut = pool.submit(step)
+        while True:
+            res = fut.result()
+            if res is _DONE:
+                return
+            fut = pool.submit(step)
+            yield res
+
+
 # --------------------------------------------------------------------------------------------
 # Per-document reductions (NumPy, vectorised over a flat array of per-token values)
 
@@ -417,10 +449,13 @@ class LMScorer:
         self, source: Any, metrics: Sequence[str] | None = None, **read_kwargs: Any
     ) -> Iterator[pa.RecordBatch]:
         """Stream a corpus (see :func:`tamis.io.read_batches`) and yield ``id`` + metric batches."""
+        metrics = _check_metrics(metrics)
         id_col = read_kwargs.get("id_column") or "id"
         text_col = read_kwargs.get("text_column", "text")
-        for batch in read_batches(source, columns=[], **read_kwargs):
-            table = self.score(batch.column(text_col), metrics)
+        batches = read_batches(source, columns=[], **read_kwargs)
+        # Read and tokenise batch i+1 in a thread while the model scores batch i.
+        for batch, ids in prefetch(batches, lambda b: self.tokenize(b.column(text_col))):
+            table = self.score_ids(ids, metrics)
             yield pa.RecordBatch.from_arrays(
                 [batch.column(id_col), *(c.combine_chunks() for c in table.columns)],
                 names=[id_col, *table.column_names],
@@ -1075,5 +1110,6 @@ __all__ = [
     "color_filter",
     "default_device",
     "minilm_path",
+    "prefetch",
     "token_budget_batches",
 ]
