@@ -229,10 +229,12 @@ def write_jsonl_gz(path, docs):
             sort_keys=False,
         )
         raw.write(line.encode("utf-8") + b"\n")
-    with open(path, "wb") as f:
-        # filename="" and mtime=0 keep the gzip header free of varying fields
-        with gzip.GzipFile(filename="", mode="wb", fileobj=f, compresslevel=9, mtime=0) as gz:
-            gz.write(raw.getvalue())
+    # filename="" and mtime=0 keep the gzip header free of varying fields
+    with (
+        open(path, "wb") as f,
+        gzip.GzipFile(filename="", mode="wb", fileobj=f, compresslevel=9, mtime=0) as gz,
+    ):
+        gz.write(raw.getvalue())
     return len(raw.getvalue())
 
 

@@ -8,8 +8,18 @@ import warnings
 
 from tamis import _core
 from tamis._core import __version__
+from tamis.dedup import (
+    MinHashDeduplicator,
+    candidate_pairs,
+    cluster_band_keys,
+    datasketch_permutations,
+    lsh_params,
+    minhash_signatures,
+    write_band_keys,
+)
 from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
+from tamis.importance import DSIR, ImportanceResampler, Selection
 from tamis.io import ParquetSink, read_batches, read_run_metadata, write_parquet
 from tamis.scoring import (
     ClassifierScorer,
@@ -29,22 +39,32 @@ if _core.build_profile == "debug":  # pragma: no cover - depends on how it was b
     )
 
 __all__ = [
+    "DSIR",
     "ClassifierScorer",
     "Embedder",
     "EmbeddingClassifier",
     "HashingFeaturizer",
+    "ImportanceResampler",
     "InputError",
     "LMScorer",
+    "MinHashDeduplicator",
     "NotFittedError",
     "ParquetSink",
+    "Selection",
     "SparseCounts",
     "TamisError",
     "__version__",
+    "candidate_pairs",
+    "cluster_band_keys",
     "color_filter",
+    "datasketch_permutations",
+    "lsh_params",
+    "minhash_signatures",
     "normalize",
     "read_batches",
     "read_run_metadata",
     "tokenize",
+    "write_band_keys",
     "write_parquet",
     "xxh3_64",
 ]

@@ -9,7 +9,9 @@ U64_MAX = 2**64 - 1
 
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
     """Return ``value`` as an int in ``[low, high]`` or raise naming ``name``."""
-    if isinstance(value, bool) or (not isinstance(value, (int,)) and not hasattr(value, "__index__")):
+    if isinstance(value, bool) or (
+        not isinstance(value, (int,)) and not hasattr(value, "__index__")
+    ):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     v = int(value)
     if low is not None and v < low:

@@ -22,6 +22,7 @@ from tamis._progress import progress
 from tamis._scoring_cli import add_score
 from tamis.exceptions import TamisError
 from tamis.features import HashingFeaturizer
+from tamis.importance import add_dsir
 from tamis.io import ParquetSink, read_batches
 
 
@@ -226,8 +227,137 @@ def add_stats(sub: Any) -> None:
     p.set_defaults(func=cmd_stats)
 
 
-COMMANDS: list[Callable[[Any], None]] = [add_features, add_stats]
-COMMANDS.append(add_score)
+def cmd_dedup(args: argparse.Namespace) -> int:
+    """Near-duplicate removal: two streaming passes (signatures, then the filtered copy)."""
+    import time
+
+    from tamis.dedup import MinHashDeduplicator
+
+    t0 = time.perf_counter()
+    dedup = MinHashDeduplicator(
+        threshold=args.threshold,
+        num_perm=args.num_perm,
+        ngram=args.ngram,
+        analyzer=args.analyzer,
+        scheme=args.scheme,
+        seed=args.seed,
+        num_bands=args.bands,
+        rows=args.rows,
+        verify=args.verify,
+        keep=args.keep,
+        exact=not args.no_exact,
+        lowercase=not args.no_lowercase,
+        nfkc=args.nfkc,
+        strip_punctuation=args.strip_punctuation,
+        fold_whitespace=args.fold_whitespace,
+        n_threads=args.threads,
+    )
+    if args.keep == "score" and not args.score_column:
+        raise ValueError("--keep score needs --score-column")
+    id_col = args.id_column or "id"
+    extra = [args.score_column] if args.score_column else []
+    ids, scores = [], []
+    bar = progress(desc="dedup: signatures", enabled=not args.quiet)
+    for batch in _batches(args, columns=extra):
+        dedup.add(batch.column(args.text_column))
+        ids.append(batch.column(id_col))
+        if args.score_column:
+            scores.append(batch.column(args.score_column).to_numpy(zero_copy_only=False))
+        bar.update(batch.num_rows)
+    bar.close()
+    id_arr = pa.chunked_array(ids) if ids else pa.chunked_array([], pa.string())
+    user_ids = args.id_column is not None
+    dedup.cluster(
+        ids=id_arr.to_numpy() if user_ids and args.keep == "first" else None,
+        scores=np.concatenate(scores).astype(np.float64) if scores else None,
+    )
+    keep, dup_of, cluster = dedup.keep_mask_, dedup.duplicate_of_, dedup.cluster_id_
+    t_cluster = time.perf_counter() - t0
+    params = {
+        **dedup.get_params(),
+        "num_bands": dedup.num_bands_,
+        "rows": dedup.rows_,
+        "inputs": [str(p) for p in args.inputs],
+        "all_rows": args.all_rows,
+    }
+    row = 0
+    bar = progress(desc="dedup: write", enabled=not args.quiet)
+    with ParquetSink(args.output, "dedup", params) as sink:
+        for batch in _batches(args, columns=None):
+            n = batch.num_rows
+            k = keep[row : row + n]
+            if args.all_rows:
+                d = dup_of[row : row + n]
+                dup_ids = id_arr.take(pa.array(np.where(d >= 0, d, 0))).combine_chunks()
+                table = pa.Table.from_batches([batch])
+                table = table.append_column("cluster_id", pa.array(cluster[row : row + n]))
+                table = table.append_column(
+                    "duplicate_of", pc.if_else(pa.array(d >= 0), dup_ids, pa.nulls(n, id_arr.type))
+                )
+                table = table.append_column("keep", pa.array(k))
+                sink.write(table)
+            else:
+                sink.write(pa.Table.from_batches([batch]).filter(pa.array(k)))
+            row += n
+            bar.update(n)
+        if sink.rows == 0 and row == 0:
+            sink.schema = pa.schema([(args.text_column, pa.string()), (id_col, pa.string())])
+    bar.close()
+    n_docs = len(keep)
+    n_empty = int((dedup.n_shingles_ == 0).sum())
+    n_kept = int(keep.sum())
+    sizes = np.bincount(cluster) if n_docs else np.zeros(0, np.int64)
+    summary = {
+        "documents": n_docs,
+        "empty_or_null": n_empty,
+        "kept": n_kept,
+        "removed": n_docs - n_kept,
+        "duplicate_clusters": int((sizes >= 2).sum()),
+        "largest_cluster": int(sizes.max()) if n_docs else 0,
+        "num_bands": dedup.num_bands_,
+        "rows": dedup.rows_,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "seconds_to_clusters": round(t_cluster, 3),
+    }
+    print(
+        f"dedup: {n_docs} documents, {n_kept} kept, {n_docs - n_kept} removed "
+        f"({summary['duplicate_clusters']} duplicate clusters, largest {summary['largest_cluster']}), "
+        f"{n_empty} empty/null; b={dedup.num_bands_} r={dedup.rows_}; "
+        f"{summary['seconds']} s -> {args.output}",
+        file=sys.stderr,
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+def add_dedup(sub: Any) -> None:
+    """Register ``tamis dedup``."""
+    p = sub.add_parser("dedup", help="remove near-duplicates (MinHash LSH) and exact duplicates")
+    _add_input(p)
+    p.add_argument("-o", "--output", required=True, help="output .parquet")
+    p.add_argument("--threshold", type=float, default=0.8, help="Jaccard threshold (0.8)")
+    p.add_argument("--num-perm", type=int, default=128, help="signature length (128)")
+    p.add_argument("--ngram", type=int, default=5, help="shingle size (5)")
+    p.add_argument("--analyzer", choices=["word", "char"], default="word")
+    p.add_argument("--scheme", choices=["fast", "affine32", "legacy"], default="fast")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--bands", type=int, default=None, help="LSH bands (default: optimal)")
+    p.add_argument("--rows", type=int, default=None, help="rows per band (with --bands)")
+    p.add_argument("--verify", choices=["estimate", "exact", "none"], default="estimate")
+    p.add_argument("--keep", choices=["first", "longest", "score"], default="first")
+    p.add_argument("--score-column", default=None, help="column for --keep score")
+    p.add_argument("--no-exact", action="store_true", help="skip exact (hash) dedup")
+    p.add_argument("--all-rows", action="store_true", help="write all rows with cluster columns")
+    p.add_argument("--no-lowercase", action="store_true", help="keep case")
+    p.add_argument("--nfkc", action="store_true")
+    p.add_argument("--strip-punctuation", action="store_true")
+    p.add_argument("--fold-whitespace", action="store_true")
+    p.add_argument("--json", default=None, help="also write the summary as JSON here")
+    p.set_defaults(func=cmd_dedup)
+
+
+COMMANDS: list[Callable[[Any], None]] = [add_features, add_stats, add_dsir, add_dedup, add_score]
 
 
 def build_parser() -> argparse.ArgumentParser:

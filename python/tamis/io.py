@@ -160,10 +160,24 @@ def _select(batch: pa.RecordBatch, cols: Columns) -> pa.RecordBatch:
     return batch.select(keep)
 
 
+def _lines(f: Any, block: int = 1 << 20) -> Iterator[bytes]:
+    """Lines of a pyarrow stream (which has no readline), read in blocks."""
+    rest = b""
+    while True:
+        chunk = f.read(block)
+        if not chunk:
+            break
+        parts = (rest + chunk).split(b"\n")
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
+
+
 def _locate_bad_json(path: Path, compression: str | None) -> str:
     """Find the first line that is not valid UTF-8 JSON, to name it in the error message."""
     with pa.input_stream(str(path), compression=compression) as f:
-        for lineno, raw in enumerate(f, start=1):
+        for lineno, raw in enumerate(_lines(f), start=1):
             line = raw.strip()
             if not line:
                 continue
@@ -176,6 +190,24 @@ def _locate_bad_json(path: Path, compression: str | None) -> str:
             except ValueError as e:
                 return f"line {lineno}: invalid JSON ({e})"
     return "the file could not be parsed"
+
+
+def _check_utf8(col: pa.Array, path: Path, first_row: int) -> None:
+    """Arrow's JSON and Parquet readers do not validate UTF-8; the text column must be valid."""
+    try:
+        col.validate(full=True)
+    except pa.ArrowInvalid:
+        where = f"row {first_row}"
+        for i in range(len(col)):
+            try:
+                col.slice(i, 1).validate(full=True)
+            except pa.ArrowInvalid:
+                where = f"row {first_row + i}"
+                break
+        kind = _file_kind(path)
+        if kind is not None and kind[0] == "json":
+            where = f"{where} ({_locate_bad_json(path, kind[1])})"
+        raise InputError(f"{path}: {where}: text is not valid UTF-8") from None
 
 
 def _iter_json(path: Path, compression: str | None, batch_bytes: int) -> Iterator[pa.RecordBatch]:
@@ -309,6 +341,7 @@ def read_batches(
                         return pa.array([f"{name}:{i}" for i in range(start, start + n)])
 
                     b = _check_text(batch, text_column, str(path))
+                    _check_utf8(b.column(text_column), path, row)
                     b = _with_id(b, cols, ids, str(path))
                     row += batch.num_rows
                     yield _select(b, cols)

@@ -7,13 +7,15 @@
 pub mod column;
 pub mod error;
 pub mod hash;
+pub mod importance;
+pub mod minhash;
 pub mod ngram;
 pub mod parallel;
 pub mod text;
 
 pub use column::{Offsets, TextColumn, Texts};
 pub use error::{Error, Result};
-pub use ngram::{Analyzer, NgramConfig};
+pub use ngram::{Analyzer, HashKind, NgramConfig};
 pub use text::Normalizer;
 
 #[cfg(feature = "python")]

@@ -7,6 +7,9 @@
 //! configured seed ([`crate::hash`]), the bucket `(h * n_buckets) >> 64`. So anyone can recompute a
 //! feature with `xxhash` in a few lines of Python — the tests do exactly that.
 //!
+//! [`HashKind::Sha256Mod`] reproduces the DSIR reference package (`data-selection`): the bucket is
+//! `int(sha256(ngram).hexdigest(), 16) % n_buckets`, about 10× slower than XXH3 and seed-free.
+//!
 //! Three outputs share one per-document kernel: CSR counts (rows in input order, columns sorted),
 //! dense counts, and a streaming sum into one count vector that never materialises per-document
 //! features. Work is split across threads by row ranges and recombined in row order (or summed as
@@ -18,7 +21,7 @@ use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::hash::{bucket, hash64};
 use crate::parallel::with_threads;
-use crate::text::{for_each_word_span, Normalizer};
+use crate::text::{ascii_class, for_each_word_span, CharClass, Normalizer};
 
 /// What an n-gram is made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +30,40 @@ pub enum Analyzer {
     Word,
     /// Unicode scalar values (code points), whitespace included.
     Char,
+}
+
+/// How an n-gram's bytes become a bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashKind {
+    /// XXH3-64 with the configured seed, bucket `(h * n_buckets) >> 64`.
+    #[default]
+    Xxh3,
+    /// SHA-256 of the bytes read as a big-endian integer, modulo `n_buckets` (the DSIR reference's
+    /// `hash_buckets`); the seed is ignored.
+    Sha256Mod,
+}
+
+impl HashKind {
+    /// The bucket of `bytes` among `n_buckets`.
+    #[inline]
+    pub fn bucket(self, bytes: &[u8], seed: u64, n_buckets: u32) -> u32 {
+        match self {
+            HashKind::Xxh3 => bucket(hash64(bytes, seed), n_buckets),
+            HashKind::Sha256Mod => sha256_mod(bytes, n_buckets),
+        }
+    }
+}
+
+/// `int(sha256(bytes).hexdigest(), 16) % n`, by Horner's rule over the digest read as eight
+/// big-endian 32-bit digits (8 divisions instead of 32: the modulo was most of the cost).
+pub fn sha256_mod(bytes: &[u8], n: u32) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    let m = u64::from(n);
+    // acc < 2^32, so acc * 2^32 + digit < 2^64 never overflows.
+    digest.chunks_exact(4).fold(0u64, |acc, d| {
+        ((acc << 32) | u64::from(u32::from_be_bytes([d[0], d[1], d[2], d[3]]))) % m
+    }) as u32
 }
 
 /// Configuration of the hashed n-gram featuriser.
@@ -44,6 +81,8 @@ pub struct NgramConfig {
     pub n_buckets: u32,
     /// Hash seed.
     pub seed: u64,
+    /// Hash function and range reduction.
+    pub hash: HashKind,
 }
 
 /// Upper bound on `max_n`: n-grams longer than this are never useful as hashed features and the
@@ -81,6 +120,135 @@ pub struct Scratch {
     norm: String,
     join: Vec<u8>,
     spans: Vec<(usize, usize)>,
+    starts: Vec<usize>,
+    sha: ShaCache,
+}
+
+/// Memo of n-gram → SHA-256 bucket. SHA-256 plus the 256-bit modulo costs ~20× an XXH3 bucket,
+/// and n-grams are Zipf-distributed, so most lookups hit. Keys are the exact bytes (no hash
+/// collision can change a bucket); the memo is emptied when it reaches [`ShaCache::CAPACITY`].
+#[derive(Default)]
+struct ShaCache {
+    n_buckets: u32,
+    map: std::collections::HashMap<Box<[u8]>, u32, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
+}
+
+impl ShaCache {
+    /// About 10 MB per thread at short n-grams.
+    const CAPACITY: usize = 1 << 18;
+
+    #[inline]
+    fn bucket(&mut self, bytes: &[u8], n_buckets: u32) -> u32 {
+        if self.n_buckets != n_buckets {
+            self.map.clear();
+            self.n_buckets = n_buckets;
+        }
+        if let Some(&b) = self.map.get(bytes) {
+            return b;
+        }
+        let b = sha256_mod(bytes, n_buckets);
+        if self.map.len() >= Self::CAPACITY {
+            self.map.clear();
+        }
+        self.map.insert(bytes.into(), b);
+        b
+    }
+}
+
+impl NgramConfig {
+    /// Writes the normalised tokens of `text` into `stream`, joined by single spaces, and the
+    /// offset where each token starts into `starts`. Then an n-gram is one contiguous slice of
+    /// the stream, hashed in place: no per-n-gram copy.
+    ///
+    /// ASCII text without punctuation stripping takes a fused path: classify, lowercase and copy
+    /// in one pass over the bytes (NFKC and case folding of ASCII stay ASCII, and whitespace
+    /// folding cannot change tokens).
+    fn token_stream(
+        &self,
+        text: &str,
+        norm: &mut String,
+        stream: &mut Vec<u8>,
+        starts: &mut Vec<usize>,
+    ) {
+        stream.clear();
+        starts.clear();
+        if text.is_ascii() && !self.normalizer.strip_punctuation {
+            if self.normalizer.lowercase {
+                ascii_token_stream(text.as_bytes(), stream, starts, |b| b.to_ascii_lowercase());
+            } else {
+                ascii_token_stream(text.as_bytes(), stream, starts, |b| b);
+            }
+            return;
+        }
+        let text = self.normalizer.apply(text, norm);
+        let bytes = text.as_bytes();
+        for_each_word_span(text, |a, b| {
+            if !starts.is_empty() {
+                stream.push(b' ');
+            }
+            starts.push(stream.len());
+            stream.extend_from_slice(&bytes[a..b]);
+        });
+    }
+}
+
+/// The fused ASCII path of [`NgramConfig::token_stream`]: one pass that classifies, maps (lowercases)
+/// and copies each byte into a pre-sized buffer.
+#[inline]
+fn ascii_token_stream(
+    bytes: &[u8],
+    stream: &mut Vec<u8>,
+    starts: &mut Vec<usize>,
+    map: impl Fn(u8) -> u8,
+) {
+    // Worst case: every byte is a token followed by a separator.
+    stream.resize(2 * bytes.len(), 0);
+    starts.reserve(bytes.len() / 2 + 1);
+    let (mut i, mut w) = (0, 0);
+    while i < bytes.len() {
+        let class = ascii_class(bytes[i]);
+        if class == CharClass::Space {
+            i += 1;
+            continue;
+        }
+        if w > 0 {
+            stream[w] = b' ';
+            w += 1;
+        }
+        starts.push(w);
+        while i < bytes.len() && ascii_class(bytes[i]) == class {
+            stream[w] = map(bytes[i]);
+            w += 1;
+            i += 1;
+        }
+    }
+    stream.truncate(w);
+}
+
+/// Emits the bucket of every word n-gram of a token stream (see [`NgramConfig::token_stream`]):
+/// the n-gram of tokens `i-n+1..=i` is the slice from the start of the first to the end of the last.
+#[inline]
+fn word_ngrams(
+    stream: &[u8],
+    starts: &[usize],
+    min_n: usize,
+    max_n: usize,
+    f: &mut impl FnMut(u32),
+    mut bucket_of: impl FnMut(&[u8]) -> u32,
+) {
+    let n_tok = starts.len();
+    for i in 0..n_tok {
+        let end = if i + 1 < n_tok {
+            starts[i + 1] - 1
+        } else {
+            stream.len()
+        };
+        // An exclusive range: RangeInclusive iterates measurably slower in this loop.
+        #[allow(clippy::range_plus_one)]
+        for n in min_n..max_n.min(i + 1) + 1 {
+            f(bucket_of(&stream[starts[i + 1 - n]..end]));
+        }
+    }
 }
 
 /// Per-document statistics returned with every featurisation.
@@ -99,41 +267,37 @@ impl NgramConfig {
         scratch: &mut Scratch,
         mut f: impl FnMut(u32),
     ) -> DocStats {
-        let Scratch { norm, join, spans } = scratch;
-        let text = self.normalizer.apply(text, norm);
+        let Scratch {
+            norm,
+            join: stream,
+            spans,
+            starts,
+            sha,
+        } = scratch;
         let (seed, nb, min_n, max_n) = (self.seed, self.n_buckets, self.min_n, self.max_n);
+        let kind = self.hash;
         match self.analyzer {
             Analyzer::Word => {
-                let bytes = text.as_bytes();
-                // Ring of the last max_n token spans, indexed by token number mod max_n.
-                spans.clear();
-                spans.resize(max_n, (0, 0));
-                let mut n_tok = 0usize;
-                for_each_word_span(text, |a, b| {
-                    spans[n_tok % max_n] = (a, b);
-                    n_tok += 1;
-                    for n in min_n..=max_n.min(n_tok) {
-                        let h = if n == 1 {
-                            hash64(&bytes[a..b], seed)
-                        } else {
-                            join.clear();
-                            for k in (n_tok - n)..n_tok {
-                                let (s, e) = spans[k % max_n];
-                                if !join.is_empty() {
-                                    join.push(b' ');
-                                }
-                                join.extend_from_slice(&bytes[s..e]);
-                            }
-                            hash64(join, seed)
-                        };
-                        f(bucket(h, nb));
+                self.token_stream(text, norm, stream, starts);
+                // Dispatch on the hash once per document, not once per n-gram.
+                match kind {
+                    HashKind::Xxh3 => word_ngrams(stream, starts, min_n, max_n, &mut f, |g| {
+                        bucket(hash64(g, seed), nb)
+                    }),
+                    HashKind::Sha256Mod => {
+                        word_ngrams(stream, starts, min_n, max_n, &mut f, |g| sha.bucket(g, nb));
                     }
-                });
+                }
                 DocStats {
-                    n_tokens: n_tok as u64,
+                    n_tokens: starts.len() as u64,
                 }
             }
             Analyzer::Char => {
+                let mut bucket_of = |bytes: &[u8]| match kind {
+                    HashKind::Xxh3 => bucket(hash64(bytes, seed), nb),
+                    HashKind::Sha256Mod => sha.bucket(bytes, nb),
+                };
+                let text = self.normalizer.apply(text, norm);
                 // Ring of the byte offsets where the last max_n characters start.
                 let bytes = text.as_bytes();
                 spans.clear();
@@ -145,7 +309,7 @@ impl NgramConfig {
                     let end = pos + c.len_utf8();
                     for n in min_n..=max_n.min(n_chr) {
                         let start = spans[(n_chr - n) % max_n].0;
-                        f(bucket(hash64(&bytes[start..end], seed), nb));
+                        f(bucket_of(&bytes[start..end]));
                     }
                 }
                 DocStats {
@@ -230,6 +394,65 @@ fn row_chunks(n: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Counts of one document's buckets, emitted sorted. With a moderate number of buckets a dense
+/// per-thread counter plus the list of touched buckets avoids sorting every occurrence (only
+/// the distinct buckets are sorted); with huge bucket spaces it falls back to sorting.
+struct RowCounter {
+    dense: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+/// Largest bucket space for which a per-thread dense counter is used (4 MiB of `u32` each).
+const DENSE_COUNTER_MAX: u32 = 1 << 20;
+
+impl RowCounter {
+    fn new(n_buckets: u32) -> Self {
+        let dense = if n_buckets <= DENSE_COUNTER_MAX {
+            vec![0; n_buckets as usize]
+        } else {
+            vec![]
+        };
+        Self {
+            dense,
+            touched: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, b: u32) {
+        if self.dense.is_empty() {
+            self.touched.push(b);
+        } else {
+            let c = &mut self.dense[b as usize];
+            if *c == 0 {
+                self.touched.push(b);
+            }
+            *c += 1;
+        }
+    }
+
+    fn drain_into(&mut self, indices: &mut Vec<u32>, counts: &mut Vec<u32>) {
+        self.touched.sort_unstable();
+        if self.dense.is_empty() {
+            let row_start = indices.len();
+            for &b in &self.touched {
+                if indices.len() > row_start && indices.last() == Some(&b) {
+                    *counts.last_mut().expect("non-empty row") += 1;
+                } else {
+                    indices.push(b);
+                    counts.push(1);
+                }
+            }
+        } else {
+            for &b in &self.touched {
+                indices.push(b);
+                counts.push(std::mem::take(&mut self.dense[b as usize]));
+            }
+        }
+        self.touched.clear();
+    }
+}
+
 /// CSR counts for every row of `texts`; null rows are empty.
 ///
 /// # Errors
@@ -243,30 +466,22 @@ pub fn transform_csr<T: Texts + ?Sized>(
     let parts: Vec<Result<Csr>> = with_threads(n_threads, || {
         row_chunks(texts.len())
             .into_par_iter()
-            .map_init(Scratch::default, |scratch, (lo, hi)| {
-                let mut part = Csr::default();
-                let mut buckets: Vec<u32> = Vec::new();
-                for i in lo..hi {
-                    buckets.clear();
-                    let stats = match texts.get(i)? {
-                        Some(t) => cfg.for_each_bucket(t, scratch, |b| buckets.push(b)),
-                        None => DocStats::default(),
-                    };
-                    buckets.sort_unstable();
-                    let row_start = part.indices.len();
-                    for &b in &buckets {
-                        if part.indices.len() > row_start && part.indices.last() == Some(&b) {
-                            *part.counts.last_mut().expect("non-empty row") += 1;
-                        } else {
-                            part.indices.push(b);
-                            part.counts.push(1);
-                        }
+            .map_init(
+                || (Scratch::default(), RowCounter::new(cfg.n_buckets)),
+                |(scratch, counter), (lo, hi)| {
+                    let mut part = Csr::default();
+                    for i in lo..hi {
+                        let stats = match texts.get(i)? {
+                            Some(t) => cfg.for_each_bucket(t, scratch, |b| counter.add(b)),
+                            None => DocStats::default(),
+                        };
+                        counter.drain_into(&mut part.indices, &mut part.counts);
+                        part.indptr.push(part.indices.len() as i64);
+                        part.n_tokens.push(stats.n_tokens);
                     }
-                    part.indptr.push(part.indices.len() as i64);
-                    part.n_tokens.push(stats.n_tokens);
-                }
-                Ok(part)
-            })
+                    Ok(part)
+                },
+            )
             .collect()
     })?;
     let mut out = Csr {
@@ -402,4 +617,59 @@ pub fn accumulate<T: Texts + ?Sized>(
     let (_, acc, stats) = reduced?;
     counts.iter_mut().zip(&acc).for_each(|(c, a)| *c += a);
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_mod_matches_python() {
+        // int(hashlib.sha256(w).hexdigest(), 16) % n, computed with CPython.
+        assert_eq!(sha256_mod(b"hello", 10_000), 7_620);
+        assert_eq!(sha256_mod(b"", 10_000), 6_549);
+        assert_eq!(sha256_mod(b"hello world", 10_000), 1_529);
+        assert_eq!(sha256_mod(b"hello", u32::MAX), 3_130_145_490);
+    }
+
+    #[test]
+    fn sha256_buckets_through_the_memo() {
+        let cfg = NgramConfig {
+            normalizer: Normalizer::default(),
+            analyzer: Analyzer::Word,
+            min_n: 1,
+            max_n: 2,
+            n_buckets: 10_000,
+            seed: 0,
+            hash: HashKind::Sha256Mod,
+        };
+        let text = "a b a b c a b";
+        let toks: Vec<&str> = text.split(' ').collect();
+        let mut want = Vec::new();
+        for i in 0..toks.len() {
+            want.push(sha256_mod(toks[i].as_bytes(), 10_000));
+            if i > 0 {
+                want.push(sha256_mod(
+                    format!("{} {}", toks[i - 1], toks[i]).as_bytes(),
+                    10_000,
+                ));
+            }
+        }
+        let mut scratch = Scratch::default();
+        for nb in [10_000, 10_000, 77] {
+            let mut got = Vec::new();
+            let c = NgramConfig {
+                n_buckets: nb,
+                ..cfg
+            };
+            c.for_each_bucket(text, &mut scratch, |b| got.push(b));
+            if nb == 10_000 {
+                assert_eq!(got, want);
+            } else {
+                // A different bucket count must not reuse memoised buckets.
+                assert_eq!(got[0], sha256_mod(b"a", 77));
+                assert_eq!(got[2], sha256_mod(b"a b", 77));
+            }
+        }
+    }
 }

@@ -3,6 +3,8 @@
 
 mod convert;
 mod errors;
+mod importance;
+mod minhash;
 mod ngram;
 mod text;
 
@@ -27,5 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(text::normalize, m)?)?;
     m.add_function(wrap_pyfunction!(text::tokenize, m)?)?;
     m.add_class::<ngram::PyFeaturizer>()?;
+    importance::register(m)?;
+    minhash::register(m)?;
     Ok(())
 }

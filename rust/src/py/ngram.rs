@@ -8,12 +8,23 @@ use pyo3::types::PyDict;
 use super::convert::{text_column, OffsetsArg};
 use super::errors::PyExt;
 use super::text::normalizer;
-use crate::ngram::{self, Analyzer, NgramConfig, Scratch};
+use crate::ngram::{self, Analyzer, HashKind, NgramConfig, Scratch};
+
+/// Parses the `hash` argument: `"xxh3"` or `"sha256"` (the DSIR reference's bucket function).
+pub(crate) fn hash_kind(hash: &str) -> PyResult<HashKind> {
+    match hash {
+        "xxh3" => Ok(HashKind::Xxh3),
+        "sha256" => Ok(HashKind::Sha256Mod),
+        other => Err(PyValueError::new_err(format!(
+            "hash must be 'xxh3' or 'sha256', got {other:?}"
+        ))),
+    }
+}
 
 /// Hashed n-gram featuriser (see `tamis.HashingFeaturizer` for the documented API).
 #[pyclass(name = "Featurizer", module = "tamis._core", frozen)]
 pub(crate) struct PyFeaturizer {
-    cfg: NgramConfig,
+    pub(crate) cfg: NgramConfig,
 }
 
 type CsrOut<'py> = (
@@ -29,7 +40,7 @@ type DenseOut<'py> = (Bound<'py, PyArray2<u32>>, Bound<'py, PyArray1<u64>>);
 impl PyFeaturizer {
     #[new]
     #[pyo3(signature = (*, n_buckets, min_n, max_n, analyzer = "word", lowercase = true, nfkc = false,
-                        strip_punctuation = false, fold_whitespace = false, seed = 0))]
+                        strip_punctuation = false, fold_whitespace = false, seed = 0, hash = "xxh3"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         n_buckets: u32,
@@ -41,6 +52,7 @@ impl PyFeaturizer {
         strip_punctuation: bool,
         fold_whitespace: bool,
         seed: u64,
+        hash: &str,
     ) -> PyResult<Self> {
         let analyzer = match analyzer {
             "word" => Analyzer::Word,
@@ -58,6 +70,7 @@ impl PyFeaturizer {
             max_n,
             n_buckets,
             seed,
+            hash: hash_kind(hash)?,
         };
         cfg.validate()?;
         Ok(Self { cfg })

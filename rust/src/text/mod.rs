@@ -63,6 +63,13 @@ fn in_ranges(ranges: &[(u32, u32)], c: u32) -> bool {
         .is_ok()
 }
 
+/// The tokeniser class of an ASCII byte (callers check that the text is ASCII first; the high
+/// bit is masked so the lookup needs no bounds check).
+#[inline]
+pub fn ascii_class(b: u8) -> CharClass {
+    ASCII_CLASS[(b & 0x7f) as usize]
+}
+
 /// The tokeniser class of `c`.
 #[inline]
 pub fn char_class(c: char) -> CharClass {

@@ -1,0 +1,344 @@
+"""MinHash dedup: tamis side by side with datasketch 2.0, rensa and gaoya, in one run.
+
+Three measurements on the shared corpus (/work/corpus/pool.parquet):
+
+1. signature throughput from raw text, one thread (MB of text per second per core), word 5-gram
+   shingles, 128 permutations; rensa and datasketch get their shingles from Python (as users feed
+   them), gaoya and tamis shingle in Rust;
+2. end-to-end dedup of a seeded random sample of documents at Jaccard 0.8 (signatures, LSH, clusters),
+   each tool in its own subprocess so that peak RSS is its own (``ru_maxrss``);
+3. precision / recall of the pairs each tool reports on the ``licenses`` domain against the exact
+   Jaccard (>= 0.8) of word 5-gram shingle sets, computed by brute force.
+
+Usage: python benches/dedup.py [--n-docs 20000] [--sig-docs 2000] [--tools tamis,rensa,...]
+Writes bench-results/dedup.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+POOL = Path("/work/corpus/pool.parquet")
+WORDPUNCT = re.compile(r"\w+|[^\w\s]+")
+NUM_PERM = 128
+THRESHOLD = 0.8
+NGRAM = 5
+
+
+def shingle_strs(text: str, n: int = NGRAM) -> list[str]:
+    toks = WORDPUNCT.findall(text.lower())
+    if not toks:
+        return []
+    w = min(n, len(toks))
+    return [" ".join(toks[i : i + w]) for i in range(len(toks) - w + 1)]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def components(n: int, pairs) -> np.ndarray:
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(i) for i in range(n)])
+
+
+# ---------------------------------------------------------------- per-tool pair/cluster finders
+
+
+def pairs_datasketch(texts: list[str]) -> set[tuple[int, int]]:
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+    mhs = []
+    for i, t in enumerate(texts):
+        m = MinHash(num_perm=NUM_PERM)
+        m.update_batch([s.encode() for s in shingle_strs(t)])
+        mhs.append(m)
+        lsh.insert(i, m)
+    out = set()
+    for i, m in enumerate(mhs):
+        out |= {(min(i, j), max(i, j)) for j in lsh.query(m) if j != i}
+    return out
+
+
+def pairs_rensa(texts: list[str]) -> set[tuple[int, int]]:
+    from rensa import RMinHash, RMinHashLSH
+
+    lsh = RMinHashLSH(THRESHOLD, NUM_PERM, 16)
+    mhs = []
+    for i, t in enumerate(texts):
+        m = RMinHash(NUM_PERM, 42)
+        m.update(shingle_strs(t))
+        mhs.append(m)
+        lsh.insert(i, m)
+    out = set()
+    for i, m in enumerate(mhs):
+        out |= {(min(i, j), max(i, j)) for j in lsh.query(m) if j != i}
+    return out
+
+
+def pairs_gaoya(texts: list[str]) -> set[tuple[int, int]]:
+    from gaoya.minhash import MinHashStringIndex
+
+    index = MinHashStringIndex(32, THRESHOLD, 21, 6, None, "word", True, (NGRAM, NGRAM))
+    index.par_bulk_insert_docs(list(range(len(texts))), texts)
+    out = set()
+    for i, hits in enumerate(index.par_bulk_query(texts)):
+        out |= {(min(i, j), max(i, j)) for j in hits if j != i}
+    return out
+
+
+def pairs_tamis(texts: list[str], verify: str = "estimate", **kw) -> set[tuple[int, int]]:
+    import tamis
+
+    d = tamis.MinHashDeduplicator(threshold=THRESHOLD, exact=False, verify=verify, **kw)
+    d.fit(texts)
+    sig = d.signatures_
+    cand = tamis.candidate_pairs(sig, num_bands=d.num_bands_, rows=d.rows_)
+    if verify == "none" or len(cand) == 0:
+        return {(int(a), int(b)) for a, b in cand}
+    if verify == "estimate":
+        keep = (sig[cand[:, 0]] == sig[cand[:, 1]]).mean(axis=1) >= THRESHOLD
+        return {(int(a), int(b)) for a, b in cand[keep]}
+    sets = [set(shingle_strs(t)) for t in texts]
+    return {
+        (int(a), int(b))
+        for a, b in cand
+        if len(sets[a] & sets[b]) / max(1, len(sets[a] | sets[b])) >= THRESHOLD
+    }
+
+
+# ---------------------------------------------------------------- workers (subprocesses)
+
+
+def worker(tool: str, path: str, n_threads: int | None) -> dict:
+    base = rss_mb()
+    t0 = time.perf_counter()
+    if tool.startswith("tamis"):
+        import tamis
+
+        d = tamis.MinHashDeduplicator(threshold=THRESHOLD, num_perm=NUM_PERM, n_threads=n_threads)
+        for batch in tamis.read_batches(Path(path), batch_size=4096):
+            d.add(batch.column("text"))
+        d.cluster()
+        removed = int((~d.keep_mask_).sum())
+    else:
+        texts = pq.read_table(path, columns=["text"]).column("text").to_pylist()
+        finder = {"datasketch": pairs_datasketch, "rensa": pairs_rensa, "gaoya": pairs_gaoya}[tool]
+        roots = components(len(texts), finder(texts))
+        removed = int((roots != np.arange(len(texts))).sum())
+    return {
+        "seconds": time.perf_counter() - t0,
+        "peak_rss_mb": rss_mb(),
+        "base_rss_mb": base,
+        "removed": removed,
+    }
+
+
+def run_worker(tool: str, path: str, n_threads: int | None) -> dict:
+    cmd = [sys.executable, __file__, "--worker", tool, "--parquet", path]
+    if n_threads:
+        cmd += ["--threads", str(n_threads)]
+    env = {**os.environ, "RAYON_NUM_THREADS": str(n_threads or "")}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def signature_throughput(texts: list[str], tools: list[str]) -> dict:
+    nbytes = sum(len(t.encode()) for t in texts)
+    res = {}
+
+    def timed(name, fn):
+        fn(texts[:50])  # warm-up
+        t0 = time.perf_counter()
+        fn(texts)
+        dt = time.perf_counter() - t0
+        res[name] = {"seconds": dt, "mb_per_s": nbytes / dt / 1e6}
+        print(f"  {name:<28} {nbytes / dt / 1e6:8.1f} MB/s", flush=True)
+
+    if "tamis" in tools:
+        import tamis
+
+        arr = pa.array(texts, pa.large_string())
+        timed(
+            "tamis fast",
+            lambda t: tamis.minhash_signatures(arr if len(t) == len(texts) else t, n_threads=1),
+        )
+        timed(
+            "tamis affine32 (datasketch)",
+            lambda t: tamis.minhash_signatures(
+                arr if len(t) == len(texts) else t, scheme="affine32", n_threads=1
+            ),
+        )
+    if "rensa" in tools:
+        from rensa import RMinHash
+
+        def rensa_sig(ts):
+            for t in ts:
+                RMinHash(NUM_PERM, 42).update(shingle_strs(t))
+
+        timed("rensa (Python shingles)", rensa_sig)
+    if "gaoya" in tools:
+        from gaoya.minhash import MinHashStringIndex
+
+        def gaoya_sig(ts):
+            idx = MinHashStringIndex(32, THRESHOLD, 21, 6, None, "word", True, (NGRAM, NGRAM))
+            for i, t in enumerate(ts):
+                idx.insert_document(i, t)
+
+        timed("gaoya (insert, 1 thread)", gaoya_sig)
+    if "datasketch" in tools:
+        from datasketch import MinHash
+
+        def ds_sig(ts):
+            for t in ts:
+                MinHash(num_perm=NUM_PERM).update_batch([s.encode() for s in shingle_strs(t)])
+
+        timed("datasketch", ds_sig)
+    return {"bytes": nbytes, "docs": len(texts), "tools": res}
+
+
+def accuracy(texts: list[str], tools: list[str]) -> dict:
+    import scipy.sparse as sp
+
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for i, t in enumerate(texts):
+        for s in set(shingle_strs(t)):
+            rows.append(i)
+            cols.append(vocab.setdefault(s, len(vocab)))
+    a = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(texts), len(vocab))
+    )
+    inter = (a @ a.T).toarray()
+    size = np.asarray(a.sum(axis=1)).ravel()
+    union = size[:, None] + size[None, :] - inter
+    jac = np.where(union > 0, inter / np.maximum(union, 1), 0)
+    iu = np.triu_indices(len(texts), 1)
+    truth = {(int(i), int(j)) for i, j in zip(*iu) if jac[i, j] >= THRESHOLD}
+    print(f"  {len(texts)} docs, {len(truth)} pairs with J >= {THRESHOLD}", flush=True)
+    finders = {}
+    if "datasketch" in tools:
+        finders["datasketch (9x13 LSH)"] = pairs_datasketch
+    if "rensa" in tools:
+        finders["rensa (16x8 LSH)"] = pairs_rensa
+    if "gaoya" in tools:
+        finders["gaoya (21x6 + check)"] = pairs_gaoya
+    if "tamis" in tools:
+        finders["tamis (estimate)"] = pairs_tamis
+        finders["tamis (exact verify)"] = lambda t: pairs_tamis(t, verify="exact")
+        finders["tamis (exact, 20x6 bands)"] = lambda t: pairs_tamis(
+            t, verify="exact", num_bands=20, rows=6
+        )
+    res = {"docs": len(texts), "true_pairs": len(truth), "tools": {}}
+    for name, fn in finders.items():
+        t0 = time.perf_counter()
+        got = fn(texts)
+        dt = time.perf_counter() - t0
+        tp = len(got & truth)
+        p = tp / len(got) if got else 1.0
+        r = tp / len(truth) if truth else 1.0
+        res["tools"][name] = {"precision": p, "recall": r, "pairs": len(got), "seconds": dt}
+        print(f"  {name:<28} precision {p:.4f}  recall {r:.4f}  ({len(got)} pairs)", flush=True)
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n-docs", type=int, default=20_000)
+    ap.add_argument("--sig-docs", type=int, default=2_000)
+    ap.add_argument("--tools", default="tamis,rensa,gaoya,datasketch")
+    ap.add_argument("--skip", default="", help="sections to skip: sig,e2e,acc")
+    ap.add_argument("--worker", default=None)
+    ap.add_argument("--parquet", default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.parquet, args.threads)))
+        return 0
+    import tamis
+
+    if tamis._core.build_profile != "release":
+        sys.exit("refusing to benchmark a debug build")
+    tools = args.tools.split(",")
+    skip = set(args.skip.split(","))
+    pool = pq.read_table(POOL, columns=["text", "domain"])
+    rng = np.random.default_rng(0)
+    out: dict = {
+        "cpu_count": os.cpu_count(),
+        "num_perm": NUM_PERM,
+        "threshold": THRESHOLD,
+        "ngram": NGRAM,
+    }
+    if "sig" not in skip:
+        idx = np.sort(rng.choice(pool.num_rows, args.sig_docs, replace=False))
+        texts = pool.column("text").take(pa.array(idx)).to_pylist()
+        print(f"signatures, 1 thread, {args.sig_docs} docs:", flush=True)
+        out["signatures"] = signature_throughput(texts, tools)
+    if "e2e" not in skip:
+        idx = np.sort(np.random.default_rng(1).choice(pool.num_rows, args.n_docs, replace=False))
+        sample = pool.take(pa.array(idx))
+        mb = pc.sum(pc.binary_length(sample.column("text"))).as_py() / 1e6
+        with tempfile.TemporaryDirectory() as tmp:
+            path = str(Path(tmp) / "sample.parquet")
+            pq.write_table(sample, path)
+            print(f"end to end, {args.n_docs} docs ({mb:.0f} MB), J >= {THRESHOLD}:", flush=True)
+            e2e = {"docs": args.n_docs, "mb": mb, "tools": {}}
+            runs = [(t, None) for t in tools if t != "tamis"]
+            if "tamis" in tools:
+                runs = [("tamis", 1), ("tamis", None), *runs]
+            for tool, nt in runs:
+                name = tool if tool != "tamis" else f"tamis ({nt or os.cpu_count()} threads)"
+                r = run_worker(tool, path, nt)
+                e2e["tools"][name] = r
+                if "error" in r:
+                    print(f"  {name:<22} error: {r['error']}", flush=True)
+                else:
+                    print(
+                        f"  {name:<22} {r['seconds']:7.1f} s  peak {r['peak_rss_mb']:6.0f} MB "
+                        f"(after imports {r['base_rss_mb']:4.0f} MB)  removed {r['removed']}",
+                        flush=True,
+                    )
+            out["end_to_end"] = e2e
+    if "acc" not in skip:
+        lic = pool.filter(pc.equal(pool.column("domain"), "licenses")).column("text").to_pylist()
+        print("accuracy on licenses:", flush=True)
+        out["accuracy"] = accuracy(lic, tools)
+    Path("bench-results").mkdir(exist_ok=True)
+    Path("bench-results/dedup.json").write_text(json.dumps(out, indent=2))
+    print("-> bench-results/dedup.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Featurisation throughput: tamis vs the reference DSIR featuriser, side by side in one run.
+
+Both compute unigram + bigram hashed counts into 10,000 buckets after lowercasing and WordPunct
+tokenisation. The reference (``data-selection==1.0.3``) runs one document at a time in its own
+interpreter (a venv given by ``--ref-python``); tamis runs the same documents with 1 and 2 threads,
+in its three output forms (summed counts as DSIR's fit uses, per-document CSR, tokens only).
+
+    python3 benches/features.py --corpus /work/corpus/pool.parquet \\
+        --ref-python /work/venvs/dsirref/bin/python --ref-docs 3000
+
+Prints a table and writes ``bench-results/features.json``. MB = 1e6 bytes of UTF-8 text. The
+machines are small and shared, so compare the ratios; absolute figures vary run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+import tamis
+from tamis import _core
+
+HERE = Path(__file__).resolve().parent
+
+
+def best_of(fn, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def run_reference(python: str, corpus: str, n_docs: int) -> dict | None:
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "ref.json"
+        cmd = [python, str(HERE / "reference_dsir.py"), "--input", corpus, "--limit", str(n_docs)]
+        proc = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"reference failed: {proc.stderr.strip()}", file=sys.stderr)
+            return None
+        return json.loads(out.read_text())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", required=True, help="Parquet file with a text column")
+    ap.add_argument("--ref-python", default=None, help="python of a venv with data-selection")
+    ap.add_argument("--ref-docs", type=int, default=3000, help="documents for the reference")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--out", default="bench-results/features.json")
+    args = ap.parse_args()
+    if _core.build_profile != "release":
+        print("refusing to benchmark a debug build", file=sys.stderr)
+        return 2
+
+    text = pq.read_table(args.corpus, columns=["text"]).column("text").combine_chunks()
+    n_ref = min(args.ref_docs, len(text))
+    subsets = {"same docs as reference": text.slice(0, n_ref), "whole corpus": text}
+    rows = []
+    ref = run_reference(args.ref_python, args.corpus, n_ref) if args.ref_python else None
+    if ref is not None:
+        rows.append(
+            {
+                "impl": "data-selection 1.0.3 (reference)",
+                "subset": "same docs as reference",
+                "threads": 1,
+                "mode": "per-document counts",
+                "docs": ref["n_docs"],
+                "mb": ref["bytes"] / 1e6,
+                "seconds": ref["seconds"],
+            }
+        )
+    for subset, arr in subsets.items():
+        nbytes = pc.sum(pc.binary_length(arr)).as_py()
+        for threads in (1, 2):
+            f = tamis.HashingFeaturizer(10_000, (1, 2), n_threads=threads)
+            modes = {
+                "summed counts (fit)": lambda f=f, a=arr: f.count(a),
+                "per-document CSR": lambda f=f, a=arr: f.transform(a),
+                "tokens only": lambda f=f, a=arr: f.count_tokens(a),
+            }
+            for mode, fn in modes.items():
+                fn()  # warm-up
+                secs = best_of(fn, args.reps)
+                rows.append(
+                    {
+                        "impl": "tamis",
+                        "subset": subset,
+                        "threads": threads,
+                        "mode": mode,
+                        "docs": len(arr),
+                        "mb": nbytes / 1e6,
+                        "seconds": secs,
+                    }
+                )
+    ref_mbps = ref["bytes"] / 1e6 / ref["seconds"] if ref else None
+    for r in rows:
+        r["mb_per_s"] = r["mb"] / r["seconds"]
+        r["mb_per_s_per_core"] = r["mb_per_s"] / r["threads"]
+        r["docs_per_s"] = r["docs"] / r["seconds"]
+        r["x_reference_per_core"] = r["mb_per_s_per_core"] / ref_mbps if ref_mbps else None
+
+    head = f"{'impl':<34} {'subset':<23} {'thr':>3} {'mode':<20} {'MB/s':>8} {'MB/s/core':>9} {'docs/s':>9} {'x ref/core':>10}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        x = f"{r['x_reference_per_core']:.0f}x" if r["x_reference_per_core"] else "-"
+        print(
+            f"{r['impl']:<34} {r['subset']:<23} {r['threads']:>3} {r['mode']:<20} "
+            f"{r['mb_per_s']:>8.1f} {r['mb_per_s_per_core']:>9.1f} {r['docs_per_s']:>9.0f} {x:>10}"
+        )
+    result = {
+        "bench": "features",
+        "corpus": args.corpus,
+        "tamis_version": tamis.__version__,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "load_average": os.getloadavg(),
+        "rows": rows,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,438 @@
+//! Binding of `minhash`: the `MinHasher` class and the LSH / clustering / exact-dedup functions.
+
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use super::convert::{text_column, OffsetsArg};
+use super::errors::PyExt;
+use super::text::normalizer;
+use crate::minhash::cluster::{self, Keep, Verify};
+use crate::minhash::exact;
+use crate::minhash::lsh::{self, LshParams};
+use crate::minhash::{MinHasher, Scheme, ShingleConfig};
+use crate::ngram::Analyzer;
+
+fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
+    a.as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a contiguous array")))
+}
+
+/// Signatures as a C-contiguous `(n, num_perm)` uint32 array.
+fn sig_slice<'a>(a: &'a PyReadonlyArray2<'_, u32>) -> PyResult<(&'a [u32], usize)> {
+    let k = a.shape()[1];
+    let s = a
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("signatures must be a C-contiguous uint32 array"))?;
+    Ok((s, k))
+}
+
+/// MinHash signature computer (see `tamis.minhash_signatures` for the documented API).
+#[pyclass(name = "MinHasher", module = "tamis._core", frozen)]
+pub(crate) struct PyMinHasher {
+    inner: MinHasher,
+}
+
+type Pair<'py, A, B> = (Bound<'py, A>, Bound<'py, B>);
+
+#[pymethods]
+impl PyMinHasher {
+    #[new]
+    #[pyo3(signature = (*, num_perm = 128, scheme = "fast", seed = 1, a = None, b = None,
+                        analyzer = "word", ngram = 5, lowercase = true, nfkc = false,
+                        strip_punctuation = false, fold_whitespace = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        num_perm: usize,
+        scheme: &str,
+        seed: u64,
+        a: Option<PyReadonlyArray1<'_, u64>>,
+        b: Option<PyReadonlyArray1<'_, u64>>,
+        analyzer: &str,
+        ngram: usize,
+        lowercase: bool,
+        nfkc: bool,
+        strip_punctuation: bool,
+        fold_whitespace: bool,
+    ) -> PyResult<Self> {
+        let analyzer = match analyzer {
+            "word" => Analyzer::Word,
+            "char" => Analyzer::Char,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "analyzer must be 'word' or 'char', got {other:?}"
+                )))
+            }
+        };
+        let perms = |name: &str| -> PyResult<(Vec<u64>, Vec<u64>)> {
+            match (&a, &b) {
+                (Some(a), Some(b)) => Ok((slice(a, "a")?.to_vec(), slice(b, "b")?.to_vec())),
+                _ => Err(PyValueError::new_err(format!(
+                    "scheme {name:?} needs its permutations a and b"
+                ))),
+            }
+        };
+        let to_u32 = |v: Vec<u64>| -> PyResult<Vec<u32>> {
+            v.into_iter()
+                .map(|x| {
+                    u32::try_from(x).map_err(|_| {
+                        PyValueError::new_err("permutations out of range for scheme 'affine32'")
+                    })
+                })
+                .collect()
+        };
+        let scheme = match scheme {
+            "fast" => Scheme::fast(num_perm, seed),
+            "affine32" => {
+                let (a, b) = perms("affine32")?;
+                Scheme::Affine32 {
+                    a: to_u32(a)?,
+                    b: to_u32(b)?,
+                }
+            }
+            "legacy" => {
+                let (a, b) = perms("legacy")?;
+                Scheme::Legacy { a, b }
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "scheme must be 'fast', 'affine32' or 'legacy', got {other:?}"
+                )))
+            }
+        };
+        if scheme.num_perm() != num_perm {
+            return Err(PyValueError::new_err(format!(
+                "num_perm={num_perm} but the permutations have {} values",
+                scheme.num_perm()
+            )));
+        }
+        let shingles = ShingleConfig {
+            normalizer: normalizer(lowercase, nfkc, strip_punctuation, fold_whitespace),
+            analyzer,
+            n: ngram,
+        };
+        Ok(Self {
+            inner: MinHasher::new(shingles, scheme)?,
+        })
+    }
+
+    #[getter]
+    fn num_perm(&self) -> usize {
+        self.inner.num_perm()
+    }
+
+    /// The shingles of one text, as bytes.
+    fn shingles(&self, text: &str) -> Vec<Vec<u8>> {
+        self.inner.shingle_bytes(text)
+    }
+
+    /// The permutation parameters `(a, b)` as uint64 arrays.
+    fn permutations<'py>(&self, py: Python<'py>) -> Pair<'py, PyArray1<u64>, PyArray1<u64>> {
+        let (a, b): (Vec<u64>, Vec<u64>) = match &self.inner.scheme {
+            Scheme::Fast { a, b, .. } | Scheme::Affine32 { a, b } => (
+                a.iter().map(|&x| u64::from(x)).collect(),
+                b.iter().map(|&x| u64::from(x)).collect(),
+            ),
+            Scheme::Legacy { a, b } => (a.clone(), b.clone()),
+        };
+        (a.into_pyarray(py), b.into_pyarray(py))
+    }
+
+    #[pyo3(signature = (offsets, data, validity = None, n_threads = None))]
+    fn signatures<'py>(
+        &self,
+        py: Python<'py>,
+        offsets: OffsetsArg<'py>,
+        data: PyReadonlyArray1<'py, u8>,
+        validity: Option<PyReadonlyArray1<'py, bool>>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Pair<'py, PyArray2<u32>, PyArray1<u64>>> {
+        let col = text_column(&offsets, &data, validity.as_ref())?;
+        let h = &self.inner;
+        let sig = py.compute(|| h.signatures(&col, n_threads))?;
+        let n = sig.n_shingles.len();
+        let values = sig.values.into_pyarray(py).reshape([n, h.num_perm()])?;
+        Ok((values, sig.n_shingles.into_pyarray(py)))
+    }
+
+    #[pyo3(signature = (offsets, data, validity = None, n_threads = None))]
+    fn shingle_sets<'py>(
+        &self,
+        py: Python<'py>,
+        offsets: OffsetsArg<'py>,
+        data: PyReadonlyArray1<'py, u8>,
+        validity: Option<PyReadonlyArray1<'py, bool>>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Pair<'py, PyArray1<u64>, PyArray1<u64>>> {
+        let col = text_column(&offsets, &data, validity.as_ref())?;
+        let h = &self.inner;
+        let (indptr, hashes) = py.compute(|| h.shingle_sets(&col, n_threads))?;
+        Ok((indptr.into_pyarray(py), hashes.into_pyarray(py)))
+    }
+}
+
+/// datasketch's `_optimal_param`.
+#[pyfunction]
+#[pyo3(signature = (threshold, num_perm, false_positive_weight = 0.5, false_negative_weight = 0.5))]
+pub(crate) fn lsh_params(
+    py: Python<'_>,
+    threshold: f64,
+    num_perm: usize,
+    false_positive_weight: f64,
+    false_negative_weight: f64,
+) -> PyResult<(usize, usize)> {
+    let p = py.compute(|| {
+        lsh::optimal_params(
+            threshold,
+            num_perm,
+            false_positive_weight,
+            false_negative_weight,
+        )
+    })?;
+    Ok((p.bands, p.rows))
+}
+
+/// All pairs of valid rows sharing a band, as an `(n_pairs, 2)` uint32 array.
+#[pyfunction]
+#[pyo3(signature = (signatures, valid, *, num_bands, rows, n_threads = None))]
+pub(crate) fn candidate_pairs<'py>(
+    py: Python<'py>,
+    signatures: PyReadonlyArray2<'py, u32>,
+    valid: PyReadonlyArray1<'py, bool>,
+    num_bands: usize,
+    rows: usize,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray2<u32>>> {
+    let (sig, k) = sig_slice(&signatures)?;
+    let valid = slice(&valid, "valid")?;
+    let params = LshParams {
+        bands: num_bands,
+        rows,
+    };
+    let pairs = py.compute(|| lsh::candidate_pairs(sig, k, valid, params, n_threads))?;
+    let n = pairs.len();
+    let flat: Vec<u32> = pairs.into_iter().flat_map(|(a, b)| [a, b]).collect();
+    flat.into_pyarray(py).reshape([n, 2])
+}
+
+/// Cluster roots (smallest row of each cluster) from LSH + verification + union-find.
+#[pyfunction]
+#[pyo3(signature = (signatures, valid, *, num_bands, rows, threshold, verify = "estimate",
+                    set_indptr = None, set_hashes = None, pre_roots = None, n_threads = None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lsh_clusters<'py>(
+    py: Python<'py>,
+    signatures: PyReadonlyArray2<'py, u32>,
+    valid: PyReadonlyArray1<'py, bool>,
+    num_bands: usize,
+    rows: usize,
+    threshold: f64,
+    verify: &str,
+    set_indptr: Option<PyReadonlyArray1<'py, u64>>,
+    set_hashes: Option<PyReadonlyArray1<'py, u64>>,
+    pre_roots: Option<PyReadonlyArray1<'py, u32>>,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray1<u32>>> {
+    let (sig, k) = sig_slice(&signatures)?;
+    let valid = slice(&valid, "valid")?;
+    let params = LshParams {
+        bands: num_bands,
+        rows,
+    };
+    let verify = match verify {
+        "none" => Verify::None,
+        "estimate" => Verify::Estimate { threshold },
+        "exact" => match (&set_indptr, &set_hashes) {
+            (Some(i), Some(h)) => Verify::Exact {
+                threshold,
+                indptr: slice(i, "set_indptr")?,
+                hashes: slice(h, "set_hashes")?,
+            },
+            _ => {
+                return Err(PyValueError::new_err(
+                    "verify='exact' needs set_indptr and set_hashes",
+                ))
+            }
+        },
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "verify must be 'estimate', 'exact' or 'none', got {other:?}"
+            )))
+        }
+    };
+    let pre = pre_roots
+        .as_ref()
+        .map(|p| slice(p, "pre_roots"))
+        .transpose()?;
+    let roots =
+        py.compute(|| cluster::lsh_clusters(sig, k, valid, params, verify, pre, n_threads))?;
+    Ok(roots.into_pyarray(py))
+}
+
+/// `(keep, duplicate_of)` for cluster roots under a keep policy.
+#[pyfunction]
+#[pyo3(signature = (roots, priority = None))]
+pub(crate) fn keep_policy<'py>(
+    py: Python<'py>,
+    roots: PyReadonlyArray1<'py, u32>,
+    priority: Option<PyReadonlyArray1<'py, f64>>,
+) -> PyResult<Pair<'py, PyArray1<bool>, PyArray1<i64>>> {
+    let roots = slice(&roots, "roots")?;
+    let prio = priority
+        .as_ref()
+        .map(|p| slice(p, "priority"))
+        .transpose()?;
+    let keep = prio.map_or(Keep::First, Keep::Highest);
+    let (k, d) = py.compute(|| cluster::keep_policy(roots, keep))?;
+    Ok((k.into_pyarray(py), d.into_pyarray(py)))
+}
+
+/// XXH3-128 of each normalised text as an `(n, 2)` uint64 array `[high, low]`, plus validity.
+#[pyfunction]
+#[pyo3(signature = (offsets, data, validity = None, *, lowercase = false, nfkc = false,
+                    strip_punctuation = false, fold_whitespace = false, n_threads = None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn text_hashes<'py>(
+    py: Python<'py>,
+    offsets: OffsetsArg<'py>,
+    data: PyReadonlyArray1<'py, u8>,
+    validity: Option<PyReadonlyArray1<'py, bool>>,
+    lowercase: bool,
+    nfkc: bool,
+    strip_punctuation: bool,
+    fold_whitespace: bool,
+    n_threads: Option<usize>,
+) -> PyResult<Pair<'py, PyArray2<u64>, PyArray1<bool>>> {
+    let col = text_column(&offsets, &data, validity.as_ref())?;
+    let norm = normalizer(lowercase, nfkc, strip_punctuation, fold_whitespace);
+    let hashes = py.compute(|| exact::text_hashes(norm, &col, n_threads))?;
+    let n = hashes.len();
+    let mut flat = Vec::with_capacity(2 * n);
+    let mut ok = Vec::with_capacity(n);
+    for h in hashes {
+        ok.push(h.is_some());
+        let h = h.unwrap_or(0);
+        flat.push((h >> 64) as u64);
+        flat.push(h as u64);
+    }
+    Ok((flat.into_pyarray(py).reshape([n, 2])?, ok.into_pyarray(py)))
+}
+
+/// Smallest row with the same 128-bit hash, for every row (`valid == False` rows stay alone).
+#[pyfunction]
+#[pyo3(signature = (hashes, valid))]
+pub(crate) fn exact_roots<'py>(
+    py: Python<'py>,
+    hashes: PyReadonlyArray2<'py, u64>,
+    valid: PyReadonlyArray1<'py, bool>,
+) -> PyResult<Bound<'py, PyArray1<u32>>> {
+    let h = hashes
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("hashes must be a C-contiguous (n, 2) uint64 array"))?;
+    let valid = slice(&valid, "valid")?;
+    if hashes.shape()[1] != 2 || valid.len() != hashes.shape()[0] {
+        return Err(PyValueError::new_err(
+            "hashes must have shape (n, 2) and valid length n",
+        ));
+    }
+    let hs: Vec<Option<u128>> = h
+        .chunks_exact(2)
+        .zip(valid)
+        .map(|(c, &v)| v.then(|| (u128::from(c[0]) << 64) | u128::from(c[1])))
+        .collect();
+    Ok(py.compute(|| Ok(exact::exact_roots(&hs)))?.into_pyarray(py))
+}
+
+/// Band keys of every signature as an `(n, num_bands)` uint64 array.
+#[pyfunction]
+#[pyo3(signature = (signatures, *, num_bands, rows, n_threads = None))]
+pub(crate) fn band_keys<'py>(
+    py: Python<'py>,
+    signatures: PyReadonlyArray2<'py, u32>,
+    num_bands: usize,
+    rows: usize,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray2<u64>>> {
+    let (sig, k) = sig_slice(&signatures)?;
+    let params = LshParams {
+        bands: num_bands,
+        rows,
+    };
+    let n = sig.len() / k.max(1);
+    let keys = py.compute(|| cluster::band_keys(sig, k, params, n_threads))?;
+    keys.into_pyarray(py).reshape([n, num_bands])
+}
+
+/// Verified spanning-forest edges of the buckets given by `(keys, rows)`, as `(m, 2)` uint32.
+#[pyfunction]
+#[pyo3(signature = (keys, rows, signatures = None, *, threshold = 0.0, verify = "estimate",
+                    n_threads = None))]
+pub(crate) fn edges_from_keys<'py>(
+    py: Python<'py>,
+    keys: PyReadonlyArray1<'py, u64>,
+    rows: PyReadonlyArray1<'py, u32>,
+    signatures: Option<PyReadonlyArray2<'py, u32>>,
+    threshold: f64,
+    verify: &str,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray2<u32>>> {
+    let keys = slice(&keys, "keys")?;
+    let rows = slice(&rows, "rows")?;
+    let (sig, k) = match &signatures {
+        Some(s) => sig_slice(s)?,
+        None => (&[][..], 1),
+    };
+    let verify = match (verify, signatures.is_some()) {
+        ("none", _) => Verify::None,
+        ("estimate", true) => Verify::Estimate { threshold },
+        ("estimate", false) => {
+            return Err(PyValueError::new_err("verify='estimate' needs signatures"))
+        }
+        (other, _) => {
+            return Err(PyValueError::new_err(format!(
+                "verify must be 'estimate' or 'none', got {other:?}"
+            )))
+        }
+    };
+    let edges = py.compute(|| cluster::edges_from_keys(keys, rows, sig, k, verify, n_threads))?;
+    let m = edges.len();
+    let flat: Vec<u32> = edges.into_iter().flat_map(|(a, b)| [a, b]).collect();
+    flat.into_pyarray(py).reshape([m, 2])
+}
+
+/// Component roots of `0..n` joined by an `(m, 2)` uint32 edge array.
+#[pyfunction]
+#[pyo3(signature = (n, edges))]
+pub(crate) fn union_roots<'py>(
+    py: Python<'py>,
+    n: usize,
+    edges: PyReadonlyArray2<'py, u32>,
+) -> PyResult<Bound<'py, PyArray1<u32>>> {
+    if edges.shape()[1] != 2 {
+        return Err(PyValueError::new_err("edges must have shape (m, 2)"));
+    }
+    let flat = edges
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("edges must be C-contiguous"))?;
+    let pairs: Vec<(u32, u32)> = flat.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+    Ok(py
+        .compute(|| cluster::union_roots(n, &pairs))?
+        .into_pyarray(py))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyMinHasher>()?;
+    m.add_function(wrap_pyfunction!(lsh_params, m)?)?;
+    m.add_function(wrap_pyfunction!(candidate_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(lsh_clusters, m)?)?;
+    m.add_function(wrap_pyfunction!(keep_policy, m)?)?;
+    m.add_function(wrap_pyfunction!(text_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(exact_roots, m)?)?;
+    m.add_function(wrap_pyfunction!(band_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(edges_from_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(union_roots, m)?)?;
+    Ok(())
+}

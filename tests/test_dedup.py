@@ -1,0 +1,335 @@
+"""MinHash dedup against datasketch 2.0.0 (signatures, LSH parameters, candidates), a pure
+Python reference of the fast scheme, binomial bounds and brute-force connected components."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import xxhash
+
+import tamis
+from reference import tokens
+from tamis import _core
+from tamis.cli import main
+from tamis.dedup import datasketch_permutations
+
+datasketch = pytest.importorskip("datasketch")
+from datasketch.lsh import _optimal_param  # noqa: E402
+
+M64 = (1 << 64) - 1
+
+
+def shingles(text: str, n: int) -> list[bytes]:
+    toks = tokens(text)
+    if not toks:
+        return []
+    w = min(n, len(toks))
+    return [" ".join(toks[i : i + w]).encode() for i in range(len(toks) - w + 1)]
+
+
+@pytest.fixture(scope="module")
+def corpus(sample_texts) -> list[str]:
+    """150 real documents (first 150 tokens) and 90 edited copies with Jaccard spread over 0.3-1."""
+    rng = random.Random(0)
+    base = [" ".join(t.split()[:150]) for t in sample_texts if len(t.split()) >= 40][:150]
+    docs = list(base)
+    for _i in range(90):
+        words = base[rng.randrange(len(base))].split()
+        rate = rng.choice([0.0, 0.01, 0.03, 0.06, 0.1, 0.2])
+        for _ in range(int(len(words) * rate)):
+            words[rng.randrange(len(words))] = f"edit{rng.randrange(10**6)}"
+        docs.append(" ".join(words))
+    rng.shuffle(docs)
+    return docs
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "legacy"])
+@pytest.mark.parametrize(("seed", "num_perm"), [(1, 128), (7, 64), (42, 256), (2**32 - 1, 16)])
+def test_signatures_equal_datasketch(corpus, scheme, seed, num_perm):
+    docs = [*corpus[:40], "short", "a b", "Ünïcode ДОК 😀 mixed, punct!!", "x" * 3]
+    sig, n = tamis.minhash_signatures(
+        docs, num_perm=num_perm, seed=seed, scheme=scheme, ngram=5, n_threads=2
+    )
+    for i, doc in enumerate(docs):
+        sh = shingles(doc, 5)
+        m = datasketch.MinHash(num_perm=num_perm, seed=seed, scheme=scheme)
+        m.update_batch(sh)
+        assert n[i] == len(sh)
+        np.testing.assert_array_equal(sig[i], m.hashvalues.astype(np.uint64), err_msg=doc[:60])
+
+
+def test_permutations_equal_datasketch():
+    for scheme in ("affine32", "legacy"):
+        m = datasketch.MinHash(num_perm=32, seed=3, scheme=scheme)
+        a, b = datasketch_permutations(32, 3, scheme)
+        np.testing.assert_array_equal(a, m.permutations[0].astype(np.uint64))
+        np.testing.assert_array_equal(b, m.permutations[1].astype(np.uint64))
+
+
+def test_char_shingles_equal_datasketch():
+    docs = ["Hello wörld", "ab", "", "abcdefgh ij"]
+    sig, n = tamis.minhash_signatures(
+        docs, num_perm=32, scheme="affine32", analyzer="char", ngram=4, lowercase=False
+    )
+    for i, doc in enumerate(docs):
+        w = min(4, len(doc))
+        sh = [doc[j : j + w].encode() for j in range(len(doc) - w + 1)] if doc else []
+        m = datasketch.MinHash(num_perm=32, seed=1)
+        m.update_batch(sh)
+        assert n[i] == len(sh)
+        np.testing.assert_array_equal(sig[i], m.hashvalues)
+
+
+def _fmix64(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & M64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & M64
+    return h ^ (h >> 33)
+
+
+def _token_hash(tok: bytes, seed: int) -> int:
+    if len(tok) > 16:
+        return xxhash.xxh3_64_intdigest(tok, seed)
+    w = tok.ljust(16, b"\0")
+    lo, hi = int.from_bytes(w[:8], "little"), int.from_bytes(w[8:], "little")
+    m_lo, m_hi = 0xA0761D6478BD642F, 0xE7037ED1A0B428DB
+    k0, k1 = _fmix64(seed ^ m_lo), _fmix64(seed ^ m_hi)
+    x = ((hi ^ k1) * m_hi) & M64
+    x = ((x << 32) | (x >> 32)) & M64
+    return _fmix64((((lo ^ k0) * m_lo) & M64) ^ x ^ len(tok))
+
+
+def _fast_reference(text: str, n: int, num_perm: int, seed: int) -> np.ndarray:
+    """The documented fast scheme, in plain Python."""
+    st, a, b = seed, [], []
+    for _ in range(2 * num_perm):
+        st = (st + 0x9E3779B97F4A7C15) & M64
+        z = st
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        (a if len(a) == len(b) else b).append(z ^ (z >> 31))
+    a = [(x & 0xFFFFFFFF) | 1 for x in a]
+    b = [x & 0xFFFFFFFF for x in b]
+    th = [_token_hash(t.encode(), seed) for t in tokens(text)]
+    w = min(n, len(th))
+    sig = [0xFFFFFFFF] * num_perm
+    for i in range(len(th) - w + 1 if th else 0):
+        acc = 0
+        for t in th[i : i + w]:
+            x = acc ^ t
+            acc = (((x << 27) | (x >> 37)) & M64) * 0x9E3779B97F4A7C15 & M64
+        x = _fmix64(acc) >> 32
+        sig = [min(s, (ak * x + bk) & 0xFFFFFFFF) for s, ak, bk in zip(sig, a, b)]
+    return np.array(sig, dtype=np.uint32)
+
+
+def test_fast_scheme_matches_python_reference(corpus):
+    docs = [*corpus[:5], "one", "", "a b c", "a_very_long_identifier_of_many_bytes x"]
+    sig, _ = tamis.minhash_signatures(docs, num_perm=40, seed=9, ngram=3)
+    for i, doc in enumerate(docs):
+        np.testing.assert_array_equal(sig[i], _fast_reference(doc, 3, 40, 9))
+
+
+def test_lsh_params_equal_datasketch():
+    for num_perm in (8, 32, 100, 128, 256):
+        for t in (0.05, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95):
+            for w in ((0.5, 0.5), (0.3, 0.7)):
+                want = _optimal_param(t, num_perm, *w)
+                assert tamis.lsh_params(t, num_perm, w) == want, (t, num_perm, w)
+                if num_perm == 128 and w == (0.5, 0.5):
+                    lsh = datasketch.MinHashLSH(threshold=t, num_perm=num_perm)
+                    assert (lsh.b, lsh.r) == want
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.8])
+def test_candidates_equal_datasketch_lsh(corpus, threshold):
+    sig, _n = tamis.minhash_signatures(corpus, num_perm=128, scheme="affine32", seed=1)
+    lsh = datasketch.MinHashLSH(threshold=threshold, num_perm=128)
+    for i, doc in enumerate(corpus):
+        m = datasketch.MinHash(num_perm=128, seed=1)
+        m.update_batch(shingles(doc, 5))
+        lsh.insert(i, m)
+    want = set()
+    for i, doc in enumerate(corpus):
+        m = datasketch.MinHash(num_perm=128, seed=1)
+        m.update_batch(shingles(doc, 5))
+        want |= {(min(i, j), max(i, j)) for j in lsh.query(m) if j != i}
+    pairs = tamis.candidate_pairs(sig, num_bands=lsh.b, rows=lsh.r)
+    got = {(int(a), int(b)) for a, b in pairs}
+    assert got == want
+    assert len(got) > 20  # the corpus does contain near-duplicates
+
+
+@pytest.mark.parametrize("scheme", ["fast", "affine32"])
+def test_jaccard_estimate_unbiased(scheme):
+    # Pairs of word sets with known Jaccard; the mean estimate over independent seeds lies
+    # within 4 standard deviations of the binomial mean.
+    num_perm, n_seeds = 64, 24
+    for inter, only in [(100, 0), (90, 10), (50, 50), (20, 200), (300, 300)]:
+        a = " ".join(f"w{i}" for i in range(inter + only))
+        b = " ".join(f"w{i}" for i in [*range(inter), *range(10**5, 10**5 + only)])
+        j = inter / (inter + 2 * only)
+        est = []
+        for seed in range(1, n_seeds + 1):
+            sig, _ = tamis.minhash_signatures(
+                [a, b], num_perm=num_perm, seed=seed, ngram=1, scheme=scheme
+            )
+            est.append((sig[0] == sig[1]).mean())
+        sd = math.sqrt(j * (1 - j) / (num_perm * n_seeds))
+        assert abs(np.mean(est) - j) <= 4 * sd + 1e-12, (inter, only, np.mean(est), j)
+
+
+def _components(n: int, edges) -> np.ndarray:
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(i) for i in range(n)])
+
+
+@pytest.mark.parametrize("verify", ["estimate", "none", "exact"])
+def test_clusters_equal_brute_force_components(corpus, verify):
+    docs = [*corpus, *corpus[:30]]  # exact copies too
+    d = tamis.MinHashDeduplicator(threshold=0.7, exact=False, verify=verify, n_threads=2).fit(docs)
+    sig = d.signatures_
+    pairs = tamis.candidate_pairs(sig, num_bands=d.num_bands_, rows=d.rows_)
+    if verify == "none":
+        edges = pairs
+    elif verify == "estimate":
+        edges = [(a, b) for a, b in pairs if (sig[a] == sig[b]).mean() >= 0.7]
+    else:
+        sets = [{xxhash.xxh3_64_intdigest(s) for s in shingles(t, 5)} for t in docs]
+        edges = [(a, b) for a, b in pairs if len(sets[a] & sets[b]) / len(sets[a] | sets[b]) >= 0.7]
+    np.testing.assert_array_equal(d.cluster_id_, _components(len(docs), edges))
+    assert (~d.keep_mask_).sum() >= 30
+    one = tamis.MinHashDeduplicator(threshold=0.7, exact=False, verify=verify, n_threads=1)
+    np.testing.assert_array_equal(one.fit(docs).cluster_id_, d.cluster_id_)
+
+
+def test_exact_dedup_and_empty_documents():
+    docs = ["Same text here", "same   TEXT here", "", "", None, "tiny", "tiny"]
+    d = tamis.MinHashDeduplicator(threshold=0.9, fold_whitespace=True)
+    d.fit(pa.array(docs, pa.string()))
+    assert d.keep_mask_.tolist() == [True, False, True, False, True, True, False]
+    assert d.duplicate_of_.tolist() == [-1, 0, -1, 2, -1, -1, 5]
+    # Without exact dedup, empty and null documents are never duplicates; short ones (fewer
+    # tokens than ngram: one shingle of all tokens) still are.
+    d = tamis.MinHashDeduplicator(threshold=0.9, exact=False).fit(docs)
+    assert d.keep_mask_.tolist() == [True, False, True, True, True, True, False]
+    assert d.n_shingles_.tolist() == [1, 1, 0, 0, 0, 1, 1]
+
+
+def test_keep_policies():
+    docs = ["a b c d e f", "a b c d e f g", "x y z", "a b c d e f g"]
+    d = tamis.MinHashDeduplicator(threshold=0.5, ngram=2, keep="longest").fit(docs)
+    assert d.keep_mask_.tolist() == [False, True, True, False]
+    d = tamis.MinHashDeduplicator(threshold=0.5, ngram=2, keep="score")
+    d.fit(docs, scores=[0.1, 0.2, 0.0, 0.9])
+    assert d.duplicate_of_.tolist() == [3, 3, -1, -1]
+    d = tamis.MinHashDeduplicator(threshold=0.5, ngram=2).fit(docs, ids=["d", "c", "b", "a"])
+    assert d.keep_mask_.tolist() == [False, False, True, True]
+    with pytest.raises(ValueError, match="scores"):
+        tamis.MinHashDeduplicator(keep="score").fit(docs)
+
+
+def test_incremental_query_save_load(tmp_path, corpus):
+    d = tamis.MinHashDeduplicator(threshold=0.8)
+    d.add(corpus[:100]).add(pa.chunked_array([pa.array(corpus[100:])]))
+    full = tamis.MinHashDeduplicator(threshold=0.8).fit(corpus)
+    np.testing.assert_array_equal(d.cluster().cluster_id_, full.cluster_id_)
+    assert 7 in d.query(corpus[7]).tolist()
+    assert d.query("nothing like it at all in the corpus, really nothing").tolist() == []
+    d.save(tmp_path / "idx.npz")
+    e = tamis.MinHashDeduplicator.load(tmp_path / "idx.npz").cluster()
+    np.testing.assert_array_equal(e.keep_mask_, full.keep_mask_)
+    assert e.get_params() == d.get_params()
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match="num_perm"):
+        tamis.minhash_signatures(["a"], num_perm=0)
+    for t in (0, 1, 1.5, -0.1):
+        with pytest.raises(ValueError, match="threshold"):
+            tamis.MinHashDeduplicator(threshold=t)
+    with pytest.raises(ValueError, match="num_bands"):
+        tamis.MinHashDeduplicator(num_perm=64, num_bands=9, rows=8)
+    with pytest.raises(ValueError, match="num_bands"):
+        tamis.candidate_pairs(np.zeros((2, 16), np.uint32), num_bands=5, rows=4)
+    with pytest.raises(ValueError, match="scheme"):
+        tamis.minhash_signatures(["a"], scheme="md5")
+    with pytest.raises(ValueError, match="ngram"):
+        tamis.minhash_signatures(["a"], ngram=0)
+    with pytest.raises(ValueError, match="keep"):
+        tamis.MinHashDeduplicator(keep="random")
+    with pytest.raises(ValueError, match="verify"):
+        tamis.MinHashDeduplicator(verify="maybe")
+    with pytest.raises(ValueError, match="weights"):
+        tamis.lsh_params(0.5, 64, (0.9, 0.9))
+    with pytest.raises(ValueError, match="n_threads"):
+        tamis.minhash_signatures(["a"], n_threads=0)
+    with pytest.raises(ValueError, match="odd"):
+        _core.MinHasher(
+            num_perm=1, scheme="affine32", a=np.array([2], np.uint64), b=np.array([1], np.uint64)
+        )
+    with pytest.raises(tamis.NotFittedError):
+        tamis.MinHashDeduplicator().transform(["a"])
+
+
+def test_cli_dedup(tmp_path, corpus):
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": [*corpus, *corpus[:10]], "q": np.arange(250.0)}), src)
+    out = tmp_path / "out.parquet"
+    assert main(["dedup", str(src), "-o", str(out), "-q", "--json", str(tmp_path / "s.json")]) == 0
+    kept = pq.read_table(out)
+    d = tamis.MinHashDeduplicator().fit([*corpus, *corpus[:10]])
+    assert kept.num_rows == int(d.keep_mask_.sum()) < 250
+    assert tamis.read_run_metadata(out)["command"] == "dedup"
+    out2 = tmp_path / "all.parquet"
+    args = ["dedup", str(src), "-o", str(out2), "-q", "--all-rows", "--keep", "score"]
+    assert main([*args, "--score-column", "q"]) == 0
+    t = pq.read_table(out2)
+    assert t.num_rows == 250
+    assert set(t.column_names) >= {"text", "id", "cluster_id", "duplicate_of", "keep"}
+    # Higher q later in the file: copies (rows 240..249) are kept over their originals.
+    assert t.column("keep").to_pylist()[240:] == [True] * 10
+    assert main(["dedup", str(src), "-o", str(out2), "--keep", "score"]) == 1
+
+
+@pytest.mark.parametrize("verify", ["estimate", "none"])
+def test_partitioned_mode_equals_in_memory(tmp_path, corpus, verify):
+    docs = [*corpus, *corpus[:20], ""]
+    d = tamis.MinHashDeduplicator(threshold=0.7, exact=False, verify=verify).fit(docs)
+    sig = d.signatures_
+    half = len(docs) // 2
+    for i, (lo, hi) in enumerate([(0, half), (half, len(docs))]):
+        tamis.write_band_keys(
+            sig[lo:hi],
+            tmp_path / "keys",
+            num_bands=d.num_bands_,
+            rows=d.rows_,
+            n_partitions=4,
+            row_offset=lo,
+            part_name=f"worker-{i}",
+        )
+    assert len(list((tmp_path / "keys").glob("partition=*/*.parquet"))) == 8
+    kw = {}
+    if verify == "estimate":
+        np.save(tmp_path / "sig.npy", sig)
+        kw = {"signatures": np.load(tmp_path / "sig.npy", mmap_mode="r"), "threshold": 0.7}
+    roots = tamis.cluster_band_keys(tmp_path / "keys", len(docs), **kw)
+    np.testing.assert_array_equal(roots, d.cluster_id_)
+    with pytest.raises(ValueError, match="threshold"):
+        tamis.cluster_band_keys(tmp_path / "keys", len(docs), signatures=sig)

@@ -1,0 +1,289 @@
+"""DSIR importance resampling: oracle tests against data-selection 1.0.3, statistics, invariants."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import tamis
+from tamis import ImportanceResampler, NotFittedError
+from tamis.cli import main as cli_main
+
+UNICODE_DOCS = [
+    "İstanbul ΟΔΟΣ naïve café—ok " * 60,
+    "Straße ǅemal ﬁnal Ｈｅｌｌｏ, wörld!! " * 50,
+    "tabs\tand\u00a0nbsp\u2003spaces… «quotes» " * 40,
+]
+
+
+@pytest.fixture(scope="module")
+def corpora(sample_texts: list[str]) -> tuple[list[str], list[str]]:
+    rng = random.Random(0)
+    docs = [t for t in sample_texts if t and t.strip()]
+    rng.shuffle(docs)
+    raw = docs[:300] + UNICODE_DOCS + ["", "short doc"]
+    target = docs[300:360]
+    return target, raw
+
+
+def _write_jsonl(path: os.PathLike, texts: list[str]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"id": f"d{i}", "text": t}) + "\n")
+
+
+@pytest.fixture(scope="module")
+def reference_run(corpora, tmp_path_factory):
+    """Log weights, lengths and the noise-free top-k of the real data-selection package."""
+    hashed = pytest.importorskip("data_selection.hashed_ngram_dsir")
+    target, raw = corpora
+    d = tmp_path_factory.mktemp("ref")
+    _write_jsonl(d / "raw.jsonl", raw)
+    _write_jsonl(d / "target.jsonl", target)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    dsir = hashed.HashedNgramDSIR(
+        [str(d / "raw.jsonl")], [str(d / "target.jsonl")], cache_dir=str(d / "cache"), num_proc=1
+    )
+    dsir.fit_importance_estimator(num_tokens_to_fit="all")
+    dsir.compute_importance_weights()
+    weights = np.load(d / "cache" / "log_importance_weights" / "0.npy")
+    lengths = np.load(d / "cache" / "perexample_metadata" / "0.npy")
+    dsir.resample(out_dir=str(d / "out"), num_to_sample=40, cache_dir=str(d / "rc"), top_k=True)
+    with open(d / "out" / "0.jsonl", encoding="utf-8") as f:
+        chosen = [json.loads(line)["id"] for line in f]
+    return {"weights": weights, "lengths": lengths, "topk": sorted(chosen), "dir": d}
+
+
+def test_reference_log_weights_match(corpora, reference_run):
+    target, raw = corpora
+    r = ImportanceResampler.reference().fit(target, raw)
+    w, ntok = r.log_weights(raw, return_n_tokens=True)
+    ref = reference_run["weights"]
+    assert w.shape == ref.shape
+    np.testing.assert_allclose(w, ref, rtol=1e-9, atol=0)
+    # The empty document weighs exactly 0 in both.
+    assert w[-2] == 0.0 == ref[-2]
+    # The reference's length metadata is the token count.
+    np.testing.assert_array_equal(ntok, reference_run["lengths"].astype(np.uint64))
+
+
+def test_reference_topk_set_matches(corpora, reference_run):
+    target, raw = corpora
+    table = pa.table({"id": [f"d{i}" for i in range(len(raw))], "text": raw})
+    r = ImportanceResampler.reference().fit(target, table)
+    sel = r.select(table, 40, method="topk")
+    assert sorted(sel.ids) == reference_run["topk"]
+    # Input order.
+    assert list(sel.indices) == sorted(sel.indices)
+
+
+def test_reference_from_files(corpora, reference_run):
+    d = reference_run["dir"]
+    r = ImportanceResampler.reference().fit(d / "target.jsonl", d / "raw.jsonl")
+    np.testing.assert_allclose(r.log_weights(d / "raw.jsonl"), reference_run["weights"], rtol=1e-9)
+
+
+def test_counts_are_mergeable(corpora):
+    target, raw = corpora
+    r = ImportanceResampler()
+    whole = r.count(raw)
+    parts = r.count(raw[:100]) + r.count(raw[100:])
+    np.testing.assert_array_equal(whole, parts)
+    a = ImportanceResampler().fit(target, raw)
+    b = ImportanceResampler().fit(target, raw_counts=parts)
+    np.testing.assert_array_equal(a.log_ratio_, b.log_ratio_)
+
+
+def test_same_output_for_threads_batches_and_shard_order(corpora):
+    target, raw = corpora
+    ids = [f"doc-{i}" for i in range(len(raw))]
+    table = pa.table({"id": ids, "text": raw})
+    base = ImportanceResampler(n_jobs=1, batch_size=1000).fit(target, table)
+    sel1 = base.select(table, 50)
+    other = ImportanceResampler(n_jobs=2, batch_size=7).fit(target, table)
+    sel2 = other.select(table, 50)
+    np.testing.assert_array_equal(sel1.indices, sel2.indices)
+    np.testing.assert_array_equal(sel1.key, sel2.key)
+    # Reversed input (a different shard order): the same documents are chosen.
+    rev = table.take(pa.array(np.arange(len(raw))[::-1]))
+    sel3 = other.select(rev, 50)
+    assert sorted(sel3.ids) == sorted(sel1.ids)
+    # Different seed: a different sample.
+    assert sorted(base.select(table, 50, random_state=1).ids) != sorted(sel1.ids)
+
+
+def test_resample_table_and_min_length(corpora):
+    target, raw = corpora
+    table = pa.table({"text": raw, "domain": ["x"] * len(raw)})
+    r = ImportanceResampler(min_length=100).fit(target, table)
+    out = r.resample(table, 30)
+    assert out.column_names == ["text", "domain", "id", "log_weight", "gumbel_key"]
+    assert out.num_rows == 30
+    assert out.column("id").to_pylist() == sorted(out.column("id").to_pylist())
+    w, n = r.log_weights(table, return_n_tokens=True)
+    ids = out.column("id").to_numpy()
+    assert (n[ids] >= 100).all()
+    np.testing.assert_array_equal(out.column("log_weight").to_numpy(), w[ids])
+    eligible = int((n >= 100).sum())
+    with pytest.raises(ValueError, match="eligible"):
+        r.select(table, eligible + 1)
+    assert len(r.select(table, eligible)) == eligible
+
+
+def test_with_replacement_follows_weights():
+    target = ["alpha beta gamma"] * 5
+    raw = ["alpha beta gamma", "alpha beta delta", "delta epsilon zeta", "alpha zeta"]
+    r = ImportanceResampler(min_length=0, length_norm=None, alpha=1.0, smooth="both", eps=0)
+    r.fit(target, raw)
+    lw = r.log_weights(raw)
+    p = np.exp(lw - lw.max())
+    p /= p.sum()
+    k = 20000
+    sel = r.select(raw, k, method="replacement", random_state=5)
+    counts = np.bincount(sel.indices, minlength=4)
+    chi2 = ((counts - k * p) ** 2 / (k * p)).sum()
+    assert chi2 < 16.27  # 3 degrees of freedom, p = 0.001
+
+
+def test_gumbel_inclusion_frequencies():
+    # 5 documents, k = 2: empirical inclusion over many seeds vs exact successive sampling.
+    target = ["a b c d e"] * 3
+    raw = ["a b", "a c", "d e", "x y", "a b c"]
+    r = ImportanceResampler(min_length=0, length_norm=None, alpha=0.5, smooth="both", eps=0)
+    r.fit(target, raw)
+    w = np.exp(r.log_weights(raw))
+    exact = np.zeros(5)
+    for i in range(5):
+        for j in range(5):
+            if i != j:
+                pr = w[i] / w.sum() * w[j] / (w.sum() - w[i])
+                exact[i] += pr
+                exact[j] += pr
+    # select() uses exactly the noise of _core.gumbel_noise keyed by (seed, target, id hash).
+    ids = pa.array([str(i) for i in range(5)])
+    from tamis.importance import _id_hashes
+
+    idh = _id_hashes(ids)
+    lw = np.log(w)
+    for seed in range(5):
+        keys = lw + tamis._core.gumbel_noise(idh, seed=seed)
+        assert sorted(np.argsort(-keys)[:2]) == list(r.select(raw, 2, random_state=seed).indices)
+    trials = 20000
+    hits = np.zeros(5)
+    for seed in range(trials):
+        keys = lw + tamis._core.gumbel_noise(idh, seed=seed)
+        hits[np.argpartition(-keys, 2)[:2]] += 1
+    freq = hits / trials
+    sd = np.sqrt(exact * (1 - exact) / trials)
+    assert (np.abs(freq - exact) < 5 * sd + 1e-9).all(), (freq, exact)
+
+
+def test_separate_targets_proportions(corpora):
+    target, raw = corpora
+    t1 = [t for t in target if "def " in t] or target[:10]
+    t2 = [t for t in target if "def " not in t] or target[10:]
+    r = ImportanceResampler(separate_targets=True, target_proportions=[0.25, 0.75]).fit(
+        [t1, t2], raw
+    )
+    w = r.log_weights(raw)
+    assert w.shape == (len(raw), 2)
+    sel = r.select(raw, 40)
+    assert (np.bincount(sel.target, minlength=2) == [10, 30]).all()
+    assert len(set(sel.indices.tolist())) == 40
+    out = r.resample(raw, 40)
+    assert "target" in out.column_names
+
+
+def test_kl_reduction(corpora):
+    target, raw = corpora
+    r = ImportanceResampler().fit(target, raw)
+    sel = r.resample(raw, 60)
+    red = r.kl_reduction(sel)
+    rnd = r.kl_reduction(random.Random(1).sample(raw, 60))
+    assert red > rnd
+    assert r.kl_reduction(raw) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_save_load_roundtrip(corpora, tmp_path):
+    target, raw = corpora
+    r = ImportanceResampler(alpha=0.5, random_state=3).fit(target, raw)
+    path = r.save(tmp_path / "m.npz")
+    r2 = ImportanceResampler.load(path)
+    assert r2.get_params() == r.get_params()
+    np.testing.assert_array_equal(r2.log_weights(raw), r.log_weights(raw))
+    with np.load(path, allow_pickle=False) as z:
+        assert "meta" in z.files
+
+
+def test_bad_input(corpora):
+    target, raw = corpora
+    with pytest.raises(NotFittedError):
+        ImportanceResampler().log_weights(raw)
+    with pytest.raises(ValueError, match="alpha"):
+        ImportanceResampler(alpha=-1)
+    with pytest.raises(ValueError, match="smooth"):
+        ImportanceResampler(smooth="raw")
+    with pytest.raises(ValueError, match="length_norm"):
+        ImportanceResampler(length_norm=0)
+    with pytest.raises(ValueError, match="hash"):
+        ImportanceResampler(hash="md5")
+    with pytest.raises(ValueError, match="eps"):
+        ImportanceResampler(eps=0).fit(target, raw)
+    r = ImportanceResampler().fit(target, raw)
+    with pytest.raises(ValueError, match="method"):
+        r.select(raw, 3, method="nope")
+    with pytest.raises(ValueError, match="k must be"):
+        r.select(raw, 0)
+    with pytest.raises(TypeError, match="separate_targets"):
+        ImportanceResampler(separate_targets=True).fit("x" * 3, raw)
+    with pytest.raises(ValueError, match="raw_counts"):
+        ImportanceResampler().fit(target)
+
+
+def test_cli_dsir(tmp_path, corpora):
+    target, raw = corpora
+    rp, tp = tmp_path / "raw.jsonl", tmp_path / "target.jsonl"
+    _write_jsonl(rp, raw)
+    _write_jsonl(tp, target)
+    out = tmp_path / "sel.parquet"
+    summary = tmp_path / "s.json"
+    rc = cli_main(
+        [
+            "dsir",
+            "--target",
+            str(tp),
+            "--raw",
+            str(rp),
+            "-k",
+            "25",
+            "-o",
+            str(out),
+            "-q",
+            "--json",
+            str(summary),
+        ]
+    )
+    assert rc == 0
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(out)
+    assert t.num_rows == 25
+    assert {"id", "text", "log_weight", "gumbel_key"} <= set(t.column_names)
+    meta = tamis.read_run_metadata(out)
+    assert meta["command"] == "dsir"
+    s = json.loads(summary.read_text())
+    assert s["selected"] == 25
+    assert "kl_reduction" in s
+    # Deterministic: the same command gives the same rows.
+    out2 = tmp_path / "sel2.parquet"
+    cli_main(["dsir", "--target", str(tp), "--raw", str(rp), "-k", "25", "-o", str(out2), "-q"])
+    assert pq.read_table(out2).column("id").equals(t.column("id"))
+    assert (
+        cli_main(["dsir", "--target", str(tp), "--raw", str(rp), "-k", "100000", "-o", str(out)])
+        == 1
+    )
