@@ -636,3 +636,47 @@ def test_prefetch_keeps_order_and_raises() -> None:
     with pytest.raises(OSError, match="bad file"):
         consume()
     assert got == [1]
+
+
+def _brute_select(scores, quota_of, groups, higher):
+    keep = []
+    for g in sorted(set(groups)):
+        rows = [i for i in range(len(scores)) if groups[i] == g]
+        ranked = sorted(
+            (i for i in rows if not math.isnan(scores[i])),
+            key=lambda i: (-scores[i] if higher else scores[i], i),
+        )
+        keep += ranked[: quota_of(len(rows))]
+    return sorted(keep)
+
+
+@pytest.mark.parametrize("higher", [True, False])
+def test_select_top_against_brute_force(higher: bool) -> None:
+    from tamis.scoring import select_top
+
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 6, 200).astype(float)  # many ties
+    scores[rng.random(200) < 0.1] = np.nan
+    groups = rng.choice(["a", "b", "c"], 200).tolist()
+    ones = ["all"] * 200
+    for frac in (0.0, 0.1, 0.37, 1.0):
+        got = select_top(scores, fraction=frac, higher_is_better=higher)
+        want = _brute_select(scores, lambda m, f=frac: math.ceil(m * f - 1e-9), ones, higher)
+        assert got.tolist() == want
+        got = select_top(scores, fraction=frac, groups=groups, higher_is_better=higher)
+        want = _brute_select(scores, lambda m, f=frac: math.ceil(m * f - 1e-9), groups, higher)
+        assert got.tolist() == want
+    for k in (0, 5, 500):
+        assert select_top(
+            scores, n=k, groups=pa.array(groups), higher_is_better=higher
+        ).tolist() == (_brute_select(scores, lambda m, k=k: k, groups, higher))
+    got = select_top(scores, threshold=3, higher_is_better=higher)
+    want = [i for i, v in enumerate(scores) if (v >= 3 if higher else v <= 3)]
+    assert got.tolist() == want
+    with pytest.raises(ValueError, match="exactly one"):
+        select_top(scores, n=3, fraction=0.5)
+    with pytest.raises(ValueError, match="fraction"):
+        select_top(scores, fraction=1.5)
+    with pytest.raises(ValueError, match="groups"):
+        select_top(scores, n=1, groups=["a"])
+    assert select_top(np.array([]), n=3).tolist() == []

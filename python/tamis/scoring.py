@@ -749,6 +749,90 @@ def color_filter(
     return ColorFilterResult(scores, p, c, keep, order)
 
 
+def select_top(
+    scores: Any,
+    *,
+    fraction: float | None = None,
+    n: int | None = None,
+    threshold: float | None = None,
+    groups: Any = None,
+    higher_is_better: bool = True,
+) -> np.ndarray:
+    """Select documents by score: a top fraction, a top count, or a threshold, optionally per group.
+
+    Parameters
+    ----------
+    scores
+        One score per document (NaN: never selected).
+    fraction
+        Keep the best ``ceil(fraction * size)`` documents (of each group when ``groups`` is
+        given, so every group keeps the same share: a balanced selection).
+    n
+        Keep the best ``n`` documents (of each group when ``groups`` is given).
+    threshold
+        Keep every document scoring at least ``threshold`` (at most, if not
+        ``higher_is_better``); ``groups`` does not change this rule.
+    groups
+        Optional group label per document (e.g. a domain column).
+    higher_is_better
+        ``False`` for losses and perplexities, where low is good.
+
+    Returns
+    -------
+    numpy.ndarray
+        Selected row indices (int64), in input order. Ties keep the earlier document.
+
+    Raises
+    ------
+    ValueError
+        Unless exactly one of ``fraction``, ``n`` and ``threshold`` is given and valid, or if
+        ``groups`` does not have one label per score.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1:
+        raise ValueError(f"scores must be one-dimensional, got shape {s.shape}")
+    given = [
+        name
+        for name, v in (("fraction", fraction), ("n", n), ("threshold", threshold))
+        if v is not None
+    ]
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of fraction, n, threshold; got {given or 'none'}")
+    key = s if higher_is_better else -s
+    valid = ~np.isnan(key)
+    if threshold is not None:
+        t = float(threshold) if higher_is_better else -float(threshold)
+        return np.flatnonzero(valid & (key >= t)).astype(np.int64)
+    if fraction is not None and (
+        not isinstance(fraction, (int, float))
+        or isinstance(fraction, bool)
+        or not 0 <= fraction <= 1
+    ):
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    if n is not None:
+        n = _check_int("n", n, 0)
+    if groups is None:
+        labels = np.zeros(len(s), dtype=np.int64)
+    else:
+        g = groups.to_numpy(zero_copy_only=False) if hasattr(groups, "to_numpy") else groups
+        g = np.asarray(g, dtype=object)
+        if g.shape != s.shape:
+            raise ValueError(f"groups must have one label per score: {g.shape} vs {s.shape}")
+        _, labels = np.unique(g.astype(str), return_inverse=True)
+    # Order: by group, then best score first, then input order (lexsort: last key is primary).
+    order = np.lexsort((np.arange(len(s)), -np.where(valid, key, -np.inf), labels))
+    order = order[valid[order]]
+    sizes = np.bincount(labels, minlength=labels.max() + 1 if len(labels) else 0)
+    if fraction is not None:
+        quota = np.ceil(sizes * float(fraction) - 1e-9).astype(np.int64)
+    else:
+        quota = np.full(len(sizes), n, dtype=np.int64)
+    lab = labels[order]
+    first = np.searchsorted(lab, np.arange(len(sizes)))
+    rank = np.arange(len(order)) - first[lab]
+    return np.sort(order[rank < quota[lab]]).astype(np.int64)
+
+
 # --------------------------------------------------------------------------------------------
 # Encoders: embeddings and classifiers
 
@@ -1111,5 +1195,6 @@ __all__ = [
     "default_device",
     "minilm_path",
     "prefetch",
+    "select_top",
     "token_budget_batches",
 ]
