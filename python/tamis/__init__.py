@@ -27,6 +27,7 @@ from tamis.scoring import (
     EmbeddingClassifier,
     LMScorer,
     color_filter,
+    select_top,
 )
 from tamis.text import normalize, tokenize, xxh3_64
 
@@ -63,6 +64,7 @@ __all__ = [
     "normalize",
     "read_batches",
     "read_run_metadata",
+    "select_top",
     "sensitivity",
     "tokenize",
     "write_band_keys",
