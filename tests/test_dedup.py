@@ -333,3 +333,26 @@ def test_partitioned_mode_equals_in_memory(tmp_path, corpus, verify):
     np.testing.assert_array_equal(roots, d.cluster_id_)
     with pytest.raises(ValueError, match="threshold"):
         tamis.cluster_band_keys(tmp_path / "keys", len(docs), signatures=sig)
+
+
+def test_exact_verification_incremental(corpus):
+    docs = [*corpus, *corpus[:10]]
+    full = tamis.MinHashDeduplicator(threshold=0.8, verify="exact").fit(docs)
+    d = tamis.MinHashDeduplicator(threshold=0.8, verify="exact")
+    d.add(docs[:100]).add(docs[100:])
+    with pytest.raises(ValueError, match="add_shingle_sets"):
+        d.cluster()
+    d.add_shingle_sets(iter([docs[:50], pa.array(docs[50:])])).cluster()
+    np.testing.assert_array_equal(d.cluster_id_, full.cluster_id_)
+    with pytest.raises(ValueError, match="documents"):
+        d.add_shingle_sets(docs[:-1])
+
+
+def test_cli_dedup_exact(tmp_path, corpus):
+    docs = [*corpus, *corpus[:10]]
+    pq.write_table(pa.table({"text": docs}), tmp_path / "in.parquet")
+    out = tmp_path / "out.parquet"
+    args = ["dedup", str(tmp_path / "in.parquet"), "-o", str(out), "-q", "--verify", "exact"]
+    assert main([*args, "--batch-size", "64"]) == 0
+    d = tamis.MinHashDeduplicator(verify="exact").fit(docs)
+    assert pq.read_table(out).num_rows == int(d.keep_mask_.sum())

@@ -263,6 +263,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
             scores.append(batch.column(args.score_column).to_numpy(zero_copy_only=False))
         bar.update(batch.num_rows)
     bar.close()
+    if args.verify == "exact":  # a second pass: shingle sets of the candidate rows only
+        dedup.add_shingle_sets(b.column(args.text_column) for b in _batches(args, columns=[]))
     id_arr = pa.chunked_array(ids) if ids else pa.chunked_array([], pa.string())
     user_ids = args.id_column is not None
     dedup.cluster(

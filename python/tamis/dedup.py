@@ -10,6 +10,7 @@ default to datasketch's ``_optimal_param`` for the threshold.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -61,6 +62,23 @@ def datasketch_permutations(num_perm: int, seed: int, scheme: str) -> tuple[np.n
         b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
         return a.astype(np.uint64), b.astype(np.uint64)
     raise ValueError(f"scheme must be 'affine32' or 'legacy', got {scheme!r}")
+
+
+def _text_chunks(texts: Any) -> Iterator[Any]:
+    """String arrays of ``texts``: one collection of texts, or a list / iterator of collections."""
+    import pyarrow as pa
+
+    nested = isinstance(texts, (list, tuple)) and any(
+        not (isinstance(t, str) or t is None) for t in texts
+    )
+    stream = not isinstance(texts, (list, tuple, pa.Array, pa.ChunkedArray)) and hasattr(
+        texts, "__next__"
+    )
+    if nested or stream:
+        for part in texts:
+            yield from as_text_array(part)
+    else:
+        yield from as_text_array(texts)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -423,7 +441,7 @@ class MinHashDeduplicator:
     def add(self, texts: Any) -> MinHashDeduplicator:
         """Add a batch of documents (incremental use); call :meth:`cluster` when all are added."""
         nt = self.n_threads
-        for arr in as_text_array(texts):
+        for arr in _text_chunks(texts):
             bufs = buffers(arr)
             s, c = self._hasher.signatures(*bufs, nt)
             self._sigs.append(s)
@@ -444,8 +462,6 @@ class MinHashDeduplicator:
 
                 lengths = pc.fill_null(pc.binary_length(arr), 0).to_numpy(zero_copy_only=False)
                 self._lengths.append(lengths.astype(np.float64))
-            if self.verify == "exact":
-                self._sets.append(self._hasher.shingle_sets(*bufs, nt))
         self.signatures_ = self._concat(self._sigs, (0, self.num_perm), np.uint32)
         self._sigs = [self.signatures_]
         self.n_shingles_ = self._concat(self._counts, (0,), np.uint64)
@@ -457,6 +473,47 @@ class MinHashDeduplicator:
         if not parts:
             return np.empty(empty_shape, dtype)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def add_shingle_sets(self, texts: Any) -> MinHashDeduplicator:
+        """Shingle sets for ``verify="exact"``, computed for the candidate rows only.
+
+        Exact verification compares the shingle sets of candidate pairs; only rows that share an
+        LSH band with another row can be compared, usually a small part of the corpus, so only
+        their sets are kept (8 bytes per distinct shingle). :meth:`fit` calls this; after
+        :meth:`add`, pass the same documents again, in the same order (a list, an Arrow array, or
+        an iterable of batches, e.g. a second pass over the files).
+        """
+        if not hasattr(self, "signatures_"):
+            self.add([])
+        n = len(self.signatures_)
+        cand = _core.candidate_rows(
+            self.signatures_,
+            self.n_shingles_ > 0,
+            num_bands=self.num_bands_,
+            rows=self.rows_,
+            n_threads=self.n_threads,
+        )
+        lengths = np.zeros(n, np.uint64)
+        hashes, row = [], 0
+        for arr in _text_chunks(texts):
+            m = len(arr)
+            if row + m > n:
+                raise ValueError(f"more documents than the {n} added")
+            sel = np.flatnonzero(cand[row : row + m])
+            if len(sel):
+                import pyarrow as pa
+
+                part = arr.take(pa.array(sel))
+                ip, hs = self._hasher.shingle_sets(*buffers(part), self.n_threads)
+                lengths[row + sel] = np.diff(ip)
+                hashes.append(hs)
+            row += m
+        if row != n:
+            raise ValueError(f"got {row} documents, {n} were added")
+        indptr = np.zeros(n + 1, np.uint64)
+        np.cumsum(lengths, out=indptr[1:])
+        self._sets = [(indptr, self._concat(hashes, (0,), np.uint64))]
+        return self
 
     def _shingle_sets(self) -> tuple[np.ndarray, np.ndarray]:
         indptr, hashes, base = [np.zeros(1, np.uint64)], [], 0
@@ -491,7 +548,14 @@ class MinHashDeduplicator:
             )
         set_indptr = set_hashes = None
         if self.verify == "exact":
+            if not self._sets:
+                raise ValueError(
+                    "verify='exact' needs the shingle sets: call add_shingle_sets(texts) "
+                    "before cluster() (fit() does it)"
+                )
             set_indptr, set_hashes = self._shingle_sets()
+            if len(set_indptr) != n + 1:
+                raise ValueError("shingle sets are stale: call add_shingle_sets(texts) again")
         roots = _core.lsh_clusters(
             sig,
             valid,
@@ -530,7 +594,11 @@ class MinHashDeduplicator:
         self, texts: Any, *, ids: Optional[Any] = None, scores: Optional[Any] = None
     ) -> MinHashDeduplicator:
         """Signatures and clusters of ``texts`` (replacing anything added before)."""
-        return self.reset().add(texts).cluster(ids=ids, scores=scores)
+        arrays = list(as_text_array(texts))
+        self.reset().add(arrays)
+        if self.verify == "exact":
+            self.add_shingle_sets(arrays)
+        return self.cluster(ids=ids, scores=scores)
 
     def fit_predict(self, texts: Any, **kwargs: Any) -> np.ndarray:
         """:meth:`fit`, then the keep mask."""

@@ -178,6 +178,34 @@ pub fn lsh_clusters(
     Ok(uf.roots())
 }
 
+/// Rows that share at least one band with another row (the only rows whose shingle sets exact
+/// verification can need).
+///
+/// # Errors
+/// Shape mismatches, invalid `params`, `n_threads == Some(0)`.
+pub fn candidate_rows(
+    signatures: &[u32],
+    num_perm: usize,
+    valid: &[bool],
+    params: LshParams,
+    n_threads: Option<usize>,
+) -> Result<Vec<bool>> {
+    let n = check_shapes(signatures, num_perm, valid)?;
+    params.validate(num_perm)?;
+    let mut mask = vec![false; n];
+    with_threads(n_threads, || {
+        for band in 0..params.bands {
+            let keys = sorted_band(signatures, num_perm, valid, params, band);
+            for (lo, hi) in bucket_ranges(&keys) {
+                for &(_, r) in &keys[lo..hi] {
+                    mask[r as usize] = true;
+                }
+            }
+        }
+    })?;
+    Ok(mask)
+}
+
 /// Band keys of every row, `n_rows * bands` values row-major (for the partitioned mode: they are
 /// written to disk and grouped partition by partition with [`edges_from_keys`]).
 ///

@@ -346,6 +346,28 @@ pub(crate) fn exact_roots<'py>(
     Ok(py.compute(|| Ok(exact::exact_roots(&hs)))?.into_pyarray(py))
 }
 
+/// Rows sharing at least one band with another row.
+#[pyfunction]
+#[pyo3(signature = (signatures, valid, *, num_bands, rows, n_threads = None))]
+pub(crate) fn candidate_rows<'py>(
+    py: Python<'py>,
+    signatures: PyReadonlyArray2<'py, u32>,
+    valid: PyReadonlyArray1<'py, bool>,
+    num_bands: usize,
+    rows: usize,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    let (sig, k) = sig_slice(&signatures)?;
+    let valid = slice(&valid, "valid")?;
+    let params = LshParams {
+        bands: num_bands,
+        rows,
+    };
+    Ok(py
+        .compute(|| cluster::candidate_rows(sig, k, valid, params, n_threads))?
+        .into_pyarray(py))
+}
+
 /// Band keys of every signature as an `(n, num_bands)` uint64 array.
 #[pyfunction]
 #[pyo3(signature = (signatures, *, num_bands, rows, n_threads = None))]
@@ -432,6 +454,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(text_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(exact_roots, m)?)?;
     m.add_function(wrap_pyfunction!(band_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(candidate_rows, m)?)?;
     m.add_function(wrap_pyfunction!(edges_from_keys, m)?)?;
     m.add_function(wrap_pyfunction!(union_roots, m)?)?;
     Ok(())
