@@ -344,7 +344,13 @@ def add_dedup(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--bands", type=int, default=None, help="LSH bands (default: optimal)")
     p.add_argument("--rows", type=int, default=None, help="rows per band (with --bands)")
-    p.add_argument("--verify", choices=["estimate", "exact", "none"], default="estimate")
+    p.add_argument(
+        "--verify",
+        choices=["estimate", "exact", "none"],
+        default="exact",
+        help="check candidates by exact Jaccard of shingle sets (default; a second pass over "
+        "the input for the candidate rows), by the MinHash estimate, or not at all",
+    )
     p.add_argument("--keep", choices=["first", "longest", "score"], default="first")
     p.add_argument("--score-column", default=None, help="column for --keep score")
     p.add_argument("--no-exact", action="store_true", help="skip exact (hash) dedup")
