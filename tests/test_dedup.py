@@ -356,3 +356,24 @@ def test_cli_dedup_exact(tmp_path, corpus):
     assert main([*args, "--batch-size", "64"]) == 0
     d = tamis.MinHashDeduplicator(verify="exact").fit(docs)
     assert pq.read_table(out).num_rows == int(d.keep_mask_.sum())
+
+
+@pytest.mark.parametrize("verify", ["exact", "none"])
+def test_low_memory_index(tmp_path, corpus, verify):
+    docs = [*corpus, *corpus[:10], "", None]
+    full = tamis.MinHashDeduplicator(threshold=0.8, verify=verify).fit(docs)
+    low = tamis.MinHashDeduplicator(threshold=0.8, verify=verify, low_memory=True).fit(docs)
+    np.testing.assert_array_equal(low.cluster_id_, full.cluster_id_)
+    assert not hasattr(low, "signatures_")
+    per_doc = sum(
+        a.nbytes for a in (low.band_keys_, low.n_shingles_, low._hashes[0], low._hash_ok[0])
+    ) / len(docs)
+    assert per_doc <= 100
+    assert 3 in low.query(docs[3]).tolist()
+    low.save(tmp_path / "low.npz")
+    again = tamis.MinHashDeduplicator.load(tmp_path / "low.npz")
+    if verify == "exact":
+        again.add_shingle_sets(docs)
+    np.testing.assert_array_equal(again.cluster().cluster_id_, full.cluster_id_)
+    with pytest.raises(ValueError, match="low_memory"):
+        tamis.MinHashDeduplicator(low_memory=True)

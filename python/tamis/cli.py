@@ -248,6 +248,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         nfkc=args.nfkc,
         strip_punctuation=args.strip_punctuation,
         fold_whitespace=args.fold_whitespace,
+        low_memory=args.low_memory,
         n_threads=args.threads,
     )
     if args.keep == "score" and not args.score_column:
@@ -359,6 +360,11 @@ def add_dedup(sub: Any) -> None:
     p.add_argument("--nfkc", action="store_true")
     p.add_argument("--strip-punctuation", action="store_true")
     p.add_argument("--fold-whitespace", action="store_true")
+    p.add_argument(
+        "--low-memory",
+        action="store_true",
+        help="keep band keys (~100 bytes per document) instead of signatures",
+    )
     p.add_argument("--json", default=None, help="also write the summary as JSON here")
     p.set_defaults(func=cmd_dedup)
 

@@ -310,13 +310,21 @@ class MinHashDeduplicator:
         duplicates of each other; without it they (and nulls, always) are their own cluster.
     lowercase, nfkc, strip_punctuation, fold_whitespace
         Normalisation before shingling and exact hashing.
+    low_memory
+        Keep only the band keys of each document (8 bytes per band: 72 bytes at the default
+        9 bands, about 100 bytes per document in all) instead of its signature (4 bytes per
+        permutation). Needs ``verify="exact"`` or ``"none"`` (there is no signature to estimate
+        from); :meth:`query` then returns band matches.
     n_threads
         Worker threads (``None``: all cores).
 
     Attributes
     ----------
     signatures_ : numpy.ndarray
-        ``(n_docs, num_perm)`` uint32 signatures of every added document.
+        ``(n_docs, num_perm)`` uint32 signatures of every added document (not with
+        ``low_memory``).
+    band_keys_ : numpy.ndarray
+        ``(n_docs, num_bands)`` uint64 band keys (only with ``low_memory``).
     n_shingles_ : numpy.ndarray
         Shingles per document.
     cluster_id_ : numpy.ndarray
@@ -356,6 +364,7 @@ class MinHashDeduplicator:
         nfkc: bool = False,
         strip_punctuation: bool = False,
         fold_whitespace: bool = False,
+        low_memory: bool = False,
         n_threads: Optional[int] = None,
     ) -> None:
         self.threshold = _check_threshold(threshold)
@@ -372,6 +381,12 @@ class MinHashDeduplicator:
         self.strip_punctuation = bool(strip_punctuation)
         self.fold_whitespace = bool(fold_whitespace)
         self.n_threads = check_threads(n_threads)
+        self.low_memory = bool(low_memory)
+        if self.low_memory and self.verify == "estimate":
+            raise ValueError(
+                "low_memory=True keeps no signatures to estimate from: "
+                "use verify='exact' or verify='none'"
+            )
         self.weights = tuple(weights)
         if (num_bands is None) != (rows is None):
             raise ValueError("num_bands and rows must be given together (or neither)")
@@ -419,6 +434,7 @@ class MinHashDeduplicator:
             "nfkc": self.nfkc,
             "strip_punctuation": self.strip_punctuation,
             "fold_whitespace": self.fold_whitespace,
+            "low_memory": self.low_memory,
             "n_threads": self.n_threads,
         }
 
@@ -429,12 +445,20 @@ class MinHashDeduplicator:
     def reset(self) -> MinHashDeduplicator:
         """Forget every added document."""
         self._sigs: list[np.ndarray] = []
+        self._keys: list[np.ndarray] = []
         self._counts: list[np.ndarray] = []
         self._hashes: list[np.ndarray] = []
         self._hash_ok: list[np.ndarray] = []
         self._lengths: list[np.ndarray] = []
         self._sets: list[tuple[np.ndarray, np.ndarray]] = []
-        for attr in ("signatures_", "n_shingles_", "cluster_id_", "keep_mask_", "duplicate_of_"):
+        for attr in (
+            "signatures_",
+            "band_keys_",
+            "n_shingles_",
+            "cluster_id_",
+            "keep_mask_",
+            "duplicate_of_",
+        ):
             self.__dict__.pop(attr, None)
         return self
 
@@ -444,7 +468,12 @@ class MinHashDeduplicator:
         for arr in _text_chunks(texts):
             bufs = buffers(arr)
             s, c = self._hasher.signatures(*bufs, nt)
-            self._sigs.append(s)
+            if self.low_memory:
+                self._keys.append(
+                    _core.band_keys(s, num_bands=self.num_bands_, rows=self.rows_, n_threads=nt)
+                )
+            else:
+                self._sigs.append(s)
             self._counts.append(c)
             if self.exact:
                 h, ok = _core.text_hashes(
@@ -462,11 +491,34 @@ class MinHashDeduplicator:
 
                 lengths = pc.fill_null(pc.binary_length(arr), 0).to_numpy(zero_copy_only=False)
                 self._lengths.append(lengths.astype(np.float64))
-        self.signatures_ = self._concat(self._sigs, (0, self.num_perm), np.uint32)
-        self._sigs = [self.signatures_]
+        if self.low_memory:
+            self.band_keys_ = self._concat(self._keys, (0, self.num_bands_), np.uint64)
+            self._keys = [self.band_keys_]
+        else:
+            self.signatures_ = self._concat(self._sigs, (0, self.num_perm), np.uint32)
+            self._sigs = [self.signatures_]
         self.n_shingles_ = self._concat(self._counts, (0,), np.uint64)
         self._counts = [self.n_shingles_]
         return self
+
+    def _candidate_rows(self) -> np.ndarray:
+        valid = self.n_shingles_ > 0
+        if not self.low_memory:
+            return _core.candidate_rows(
+                self.signatures_,
+                valid,
+                num_bands=self.num_bands_,
+                rows=self.rows_,
+                n_threads=self.n_threads,
+            )
+        mask = np.zeros(len(valid), bool)
+        rows = np.flatnonzero(valid)
+        for band in range(self.num_bands_):
+            _, inv, counts = np.unique(
+                self.band_keys_[rows, band], return_inverse=True, return_counts=True
+            )
+            mask[rows[counts[inv] >= 2]] = True
+        return mask
 
     @staticmethod
     def _concat(parts: list[np.ndarray], empty_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -483,16 +535,10 @@ class MinHashDeduplicator:
         :meth:`add`, pass the same documents again, in the same order (a list, an Arrow array, or
         an iterable of batches, e.g. a second pass over the files).
         """
-        if not hasattr(self, "signatures_"):
+        if not hasattr(self, "n_shingles_"):
             self.add([])
-        n = len(self.signatures_)
-        cand = _core.candidate_rows(
-            self.signatures_,
-            self.n_shingles_ > 0,
-            num_bands=self.num_bands_,
-            rows=self.rows_,
-            n_threads=self.n_threads,
-        )
+        n = len(self.n_shingles_)
+        cand = self._candidate_rows()
         lengths = np.zeros(n, np.uint64)
         hashes, row = [], 0
         for arr in _text_chunks(texts):
@@ -535,10 +581,9 @@ class MinHashDeduplicator:
         scores
             Per-document scores, required for ``keep="score"`` (NaN ranks lowest).
         """
-        if not hasattr(self, "signatures_"):
+        if not hasattr(self, "n_shingles_"):
             self.add([])
-        sig = self.signatures_
-        n = len(sig)
+        n = len(self.n_shingles_)
         valid = self.n_shingles_ > 0
         pre = None
         if self.exact and self._hashes:
@@ -556,18 +601,21 @@ class MinHashDeduplicator:
             set_indptr, set_hashes = self._shingle_sets()
             if len(set_indptr) != n + 1:
                 raise ValueError("shingle sets are stale: call add_shingle_sets(texts) again")
-        roots = _core.lsh_clusters(
-            sig,
-            valid,
-            num_bands=self.num_bands_,
-            rows=self.rows_,
-            threshold=self.threshold,
-            verify=self.verify,
-            set_indptr=set_indptr,
-            set_hashes=set_hashes,
-            pre_roots=pre,
-            n_threads=self.n_threads,
-        )
+        if self.low_memory:
+            roots = self._cluster_keys(valid, pre, set_indptr, set_hashes)
+        else:
+            roots = _core.lsh_clusters(
+                self.signatures_,
+                valid,
+                num_bands=self.num_bands_,
+                rows=self.rows_,
+                threshold=self.threshold,
+                verify=self.verify,
+                set_indptr=set_indptr,
+                set_hashes=set_hashes,
+                pre_roots=pre,
+                n_threads=self.n_threads,
+            )
         priority = None
         if self.keep == "score":
             if scores is None:
@@ -589,6 +637,35 @@ class MinHashDeduplicator:
         self.keep_mask_ = keep
         self.duplicate_of_ = dup
         return self
+
+    def _cluster_keys(
+        self,
+        valid: np.ndarray,
+        pre: Optional[np.ndarray],
+        set_indptr: Optional[np.ndarray],
+        set_hashes: Optional[np.ndarray],
+    ) -> np.ndarray:
+        """Clusters from the band keys, one band at a time (``low_memory``)."""
+        n = len(valid)
+        rows = np.flatnonzero(valid).astype(np.uint32)
+        edges = []
+        for band in range(self.num_bands_):
+            edges.append(
+                _core.edges_from_keys(
+                    np.ascontiguousarray(self.band_keys_[rows, band]),
+                    rows,
+                    None,
+                    threshold=self.threshold,
+                    verify=self.verify,
+                    set_indptr=set_indptr,
+                    set_hashes=set_hashes,
+                    n_threads=self.n_threads,
+                )
+            )
+        if pre is not None:
+            edges.append(np.stack([np.arange(n, dtype=np.uint32), pre], axis=1))
+        all_edges = np.concatenate(edges) if edges else np.empty((0, 2), np.uint32)
+        return _core.union_roots(n, np.ascontiguousarray(all_edges))
 
     def fit(
         self, texts: Any, *, ids: Optional[Any] = None, scores: Optional[Any] = None
@@ -620,14 +697,18 @@ class MinHashDeduplicator:
         """Rows of the added documents that are near-duplicates of ``text``.
 
         A row qualifies when it shares an LSH band with ``text`` and passes the estimated-Jaccard
-        check (``verify="none"``: every band match).
+        check (``verify="none"`` or ``low_memory``: every band match).
         """
-        if not hasattr(self, "signatures_"):
+        if not hasattr(self, "n_shingles_"):
             return np.empty(0, np.int64)
         q, c = self._hasher.signatures(*buffers(next(as_text_array([text]))), self.n_threads)
-        sig = self.signatures_
-        if c[0] == 0 or len(sig) == 0:
+        if c[0] == 0 or len(self.n_shingles_) == 0:
             return np.empty(0, np.int64)
+        if self.low_memory:
+            qk = _core.band_keys(q, num_bands=self.num_bands_, rows=self.rows_)
+            hit = (self.band_keys_ == qk[0]).any(axis=1) & (self.n_shingles_ > 0)
+            return np.flatnonzero(hit)
+        sig = self.signatures_
         r = self.rows_
         hit = np.zeros(len(sig), bool)
         for band in range(self.num_bands_):
@@ -640,10 +721,14 @@ class MinHashDeduplicator:
 
     def save(self, path: Any) -> Path:
         """Save parameters and signatures (``.npz``); :meth:`load` restores them."""
-        if not hasattr(self, "signatures_"):
+        if not hasattr(self, "n_shingles_"):
             self.add([])
         path = Path(path)
-        arrays = {"signatures": self.signatures_, "n_shingles": self.n_shingles_}
+        arrays = {"n_shingles": self.n_shingles_}
+        if self.low_memory:
+            arrays["band_keys"] = self.band_keys_
+        else:
+            arrays["signatures"] = self.signatures_
         if self._hashes:
             arrays["hashes"] = self._concat(self._hashes, (0, 2), np.uint64)
             arrays["hash_ok"] = self._concat(self._hash_ok, (0,), bool)
@@ -666,7 +751,10 @@ class MinHashDeduplicator:
             p = meta["params"]
             p["weights"] = tuple(p["weights"])
             self = cls(**p)
-            self._sigs = [z["signatures"]]
+            if "signatures" in z:
+                self._sigs = [z["signatures"]]
+            if "band_keys" in z:
+                self._keys = [z["band_keys"]]
             self._counts = [z["n_shingles"]]
             if "hashes" in z:
                 self._hashes, self._hash_ok = [z["hashes"]], [z["hash_ok"]]
@@ -674,7 +762,10 @@ class MinHashDeduplicator:
                 self._lengths = [z["lengths"]]
             if "set_indptr" in z:
                 self._sets = [(z["set_indptr"], z["set_hashes"])]
-        self.signatures_ = self._sigs[0]
+        if self._sigs:
+            self.signatures_ = self._sigs[0]
+        if self._keys:
+            self.band_keys_ = self._keys[0]
         self.n_shingles_ = self._counts[0]
         return self
 

@@ -255,14 +255,23 @@ pub fn edges_from_keys(
             rows.len()
         )));
     }
-    if !matches!(verify, Verify::None) {
-        let n_sig = signatures.len() / num_perm.max(1);
-        if let Some(&r) = rows.iter().find(|&&r| r as usize >= n_sig) {
-            return Err(Error::param(
-                "rows",
-                format!("row {r} has no signature ({n_sig} given)"),
-            ));
+    let n_known = match verify {
+        Verify::None => usize::MAX,
+        Verify::Estimate { .. } => signatures.len() / num_perm.max(1),
+        Verify::Exact { indptr, hashes, .. } => {
+            if indptr.last().copied().unwrap_or(0) as usize > hashes.len() {
+                return Err(Error::ShapeMismatch(
+                    "set_indptr points past set_hashes".into(),
+                ));
+            }
+            indptr.len().saturating_sub(1)
         }
+    };
+    if let Some(&r) = rows.iter().find(|&&r| r as usize >= n_known) {
+        return Err(Error::param(
+            "rows",
+            format!("row {r} has no signature or shingle set ({n_known} given)"),
+        ));
     }
     let dup = |u: u32, v: u32| -> bool {
         match verify {

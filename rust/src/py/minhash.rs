@@ -391,7 +391,8 @@ pub(crate) fn band_keys<'py>(
 /// Verified spanning-forest edges of the buckets given by `(keys, rows)`, as `(m, 2)` uint32.
 #[pyfunction]
 #[pyo3(signature = (keys, rows, signatures = None, *, threshold = 0.0, verify = "estimate",
-                    n_threads = None))]
+                    set_indptr = None, set_hashes = None, n_threads = None))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn edges_from_keys<'py>(
     py: Python<'py>,
     keys: PyReadonlyArray1<'py, u64>,
@@ -399,6 +400,8 @@ pub(crate) fn edges_from_keys<'py>(
     signatures: Option<PyReadonlyArray2<'py, u32>>,
     threshold: f64,
     verify: &str,
+    set_indptr: Option<PyReadonlyArray1<'py, u64>>,
+    set_hashes: Option<PyReadonlyArray1<'py, u64>>,
     n_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyArray2<u32>>> {
     let keys = slice(&keys, "keys")?;
@@ -413,9 +416,21 @@ pub(crate) fn edges_from_keys<'py>(
         ("estimate", false) => {
             return Err(PyValueError::new_err("verify='estimate' needs signatures"))
         }
+        ("exact", _) => match (&set_indptr, &set_hashes) {
+            (Some(i), Some(h)) => Verify::Exact {
+                threshold,
+                indptr: slice(i, "set_indptr")?,
+                hashes: slice(h, "set_hashes")?,
+            },
+            _ => {
+                return Err(PyValueError::new_err(
+                    "verify='exact' needs set_indptr and set_hashes",
+                ))
+            }
+        },
         (other, _) => {
             return Err(PyValueError::new_err(format!(
-                "verify must be 'estimate' or 'none', got {other:?}"
+                "verify must be 'estimate', 'exact' or 'none', got {other:?}"
             )))
         }
     };
