@@ -377,3 +377,25 @@ def test_low_memory_index(tmp_path, corpus, verify):
     np.testing.assert_array_equal(again.cluster().cluster_id_, full.cluster_id_)
     with pytest.raises(ValueError, match="low_memory"):
         tamis.MinHashDeduplicator(low_memory=True)
+
+
+def test_remove_repeated_lines():
+    docs = ["Home | Menu\nfirst  story\n\n", "Home |  Menu\nsecond\nsecond", None, "", "x\n\nx"]
+    out, n = tamis.remove_repeated_lines(pa.chunked_array([pa.array(docs[:2]), pa.array(docs[2:])]))
+    assert out.to_pylist() == ["Home | Menu\nfirst  story\n\n", "second", None, "", "x\n"]
+    assert n.tolist() == [0, 2, 0, 0, 1]
+    # Brute force: keep the first occurrence of each normalised non-blank line.
+    seen, want = set(), []
+    for d in docs:
+        if d is None:
+            want.append(None)
+            continue
+        kept = []
+        for line in d.split("\n"):
+            key = " ".join(line.split())
+            if key and key in seen:
+                continue
+            seen.add(key)
+            kept.append(line)
+        want.append("\n".join(kept))
+    assert out.to_pylist() == want

@@ -212,9 +212,37 @@ def edges_from_keys(
     *,
     threshold: float = 0.0,
     verify: str = "estimate",
+    set_indptr: Optional[npt.NDArray[np.uint64]] = None,
+    set_hashes: Optional[npt.NDArray[np.uint64]] = None,
     n_threads: Optional[int] = None,
 ) -> npt.NDArray[np.uint32]:
     """Verified spanning-forest edges ``(m, 2)`` of the buckets formed by ``(keys, rows)``."""
 
 def union_roots(n: int, edges: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
     """Component roots (smallest member) of ``0..n`` joined by ``edges``."""
+
+def line_hashes(
+    offsets: _Offsets,
+    data: _Bytes,
+    validity: _Valid = None,
+    *,
+    lowercase: bool = False,
+    nfkc: bool = False,
+    strip_punctuation: bool = False,
+    fold_whitespace: bool = True,
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
+    """XXH3-64 of every normalised non-blank line: ``(indptr, line_no, hashes)``."""
+
+def repeated(hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """Whether each hash occurs earlier in the array."""
+
+def candidate_rows(
+    signatures: npt.NDArray[np.uint32],
+    valid: npt.NDArray[np.bool_],
+    *,
+    num_bands: int,
+    rows: int,
+    n_threads: Optional[int] = None,
+) -> npt.NDArray[np.bool_]:
+    """Rows sharing at least one band with another row."""

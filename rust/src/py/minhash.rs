@@ -346,6 +346,46 @@ pub(crate) fn exact_roots<'py>(
     Ok(py.compute(|| Ok(exact::exact_roots(&hs)))?.into_pyarray(py))
 }
 
+/// Per-line XXH3-64 of normalised, non-blank lines: `(indptr, line_no, hashes)` in CSR layout.
+#[pyfunction]
+#[pyo3(signature = (offsets, data, validity = None, *, lowercase = false, nfkc = false,
+                    strip_punctuation = false, fold_whitespace = true, n_threads = None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn line_hashes<'py>(
+    py: Python<'py>,
+    offsets: OffsetsArg<'py>,
+    data: PyReadonlyArray1<'py, u8>,
+    validity: Option<PyReadonlyArray1<'py, bool>>,
+    lowercase: bool,
+    nfkc: bool,
+    strip_punctuation: bool,
+    fold_whitespace: bool,
+    n_threads: Option<usize>,
+) -> PyResult<(
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u64>>,
+)> {
+    let col = text_column(&offsets, &data, validity.as_ref())?;
+    let norm = normalizer(lowercase, nfkc, strip_punctuation, fold_whitespace);
+    let (indptr, line_no, hashes) = py.compute(|| exact::line_hashes(norm, &col, n_threads))?;
+    Ok((
+        indptr.into_pyarray(py),
+        line_no.into_pyarray(py),
+        hashes.into_pyarray(py),
+    ))
+}
+
+/// Whether each hash occurs earlier in the array.
+#[pyfunction]
+pub(crate) fn repeated<'py>(
+    py: Python<'py>,
+    hashes: PyReadonlyArray1<'py, u64>,
+) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    let h = slice(&hashes, "hashes")?;
+    Ok(py.compute(|| Ok(exact::repeated(h)))?.into_pyarray(py))
+}
+
 /// Rows sharing at least one band with another row.
 #[pyfunction]
 #[pyo3(signature = (signatures, valid, *, num_bands, rows, n_threads = None))]
@@ -470,6 +510,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(exact_roots, m)?)?;
     m.add_function(wrap_pyfunction!(band_keys, m)?)?;
     m.add_function(wrap_pyfunction!(candidate_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(line_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(repeated, m)?)?;
     m.add_function(wrap_pyfunction!(edges_from_keys, m)?)?;
     m.add_function(wrap_pyfunction!(union_roots, m)?)?;
     Ok(())
