@@ -37,6 +37,11 @@ pub(crate) struct PyMinHasher {
 }
 
 type Pair<'py, A, B> = (Bound<'py, A>, Bound<'py, B>);
+type LineHashes<'py> = (
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u64>>,
+);
 
 #[pymethods]
 impl PyMinHasher {
@@ -361,11 +366,7 @@ pub(crate) fn line_hashes<'py>(
     strip_punctuation: bool,
     fold_whitespace: bool,
     n_threads: Option<usize>,
-) -> PyResult<(
-    Bound<'py, PyArray1<u64>>,
-    Bound<'py, PyArray1<u32>>,
-    Bound<'py, PyArray1<u64>>,
-)> {
+) -> PyResult<LineHashes<'py>> {
     let col = text_column(&offsets, &data, validity.as_ref())?;
     let norm = normalizer(lowercase, nfkc, strip_punctuation, fold_whitespace);
     let (indptr, line_no, hashes) = py.compute(|| exact::line_hashes(norm, &col, n_threads))?;
