@@ -15,6 +15,7 @@ from tamis.dedup import (
     datasketch_permutations,
     lsh_params,
     minhash_signatures,
+    remove_repeated_lines,
     write_band_keys,
 )
 from tamis.exceptions import InputError, NotFittedError, TamisError
@@ -64,6 +65,7 @@ __all__ = [
     "normalize",
     "read_batches",
     "read_run_metadata",
+    "remove_repeated_lines",
     "select_top",
     "sensitivity",
     "tokenize",
