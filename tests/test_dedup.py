@@ -294,7 +294,7 @@ def test_cli_dedup(tmp_path, corpus):
     out = tmp_path / "out.parquet"
     assert main(["dedup", str(src), "-o", str(out), "-q", "--json", str(tmp_path / "s.json")]) == 0
     kept = pq.read_table(out)
-    d = tamis.MinHashDeduplicator().fit([*corpus, *corpus[:10]])
+    d = tamis.MinHashDeduplicator(verify="exact").fit([*corpus, *corpus[:10]])
     assert kept.num_rows == int(d.keep_mask_.sum()) < 250
     assert tamis.read_run_metadata(out)["command"] == "dedup"
     out2 = tmp_path / "all.parquet"
@@ -333,3 +333,69 @@ def test_partitioned_mode_equals_in_memory(tmp_path, corpus, verify):
     np.testing.assert_array_equal(roots, d.cluster_id_)
     with pytest.raises(ValueError, match="threshold"):
         tamis.cluster_band_keys(tmp_path / "keys", len(docs), signatures=sig)
+
+
+def test_exact_verification_incremental(corpus):
+    docs = [*corpus, *corpus[:10]]
+    full = tamis.MinHashDeduplicator(threshold=0.8, verify="exact").fit(docs)
+    d = tamis.MinHashDeduplicator(threshold=0.8, verify="exact")
+    d.add(docs[:100]).add(docs[100:])
+    with pytest.raises(ValueError, match="add_shingle_sets"):
+        d.cluster()
+    d.add_shingle_sets(iter([docs[:50], pa.array(docs[50:])])).cluster()
+    np.testing.assert_array_equal(d.cluster_id_, full.cluster_id_)
+    with pytest.raises(ValueError, match="documents"):
+        d.add_shingle_sets(docs[:-1])
+
+
+def test_cli_dedup_exact(tmp_path, corpus):
+    docs = [*corpus, *corpus[:10]]
+    pq.write_table(pa.table({"text": docs}), tmp_path / "in.parquet")
+    out = tmp_path / "out.parquet"
+    args = ["dedup", str(tmp_path / "in.parquet"), "-o", str(out), "-q", "--verify", "exact"]
+    assert main([*args, "--batch-size", "64"]) == 0
+    d = tamis.MinHashDeduplicator(verify="exact").fit(docs)
+    assert pq.read_table(out).num_rows == int(d.keep_mask_.sum())
+
+
+@pytest.mark.parametrize("verify", ["exact", "none"])
+def test_low_memory_index(tmp_path, corpus, verify):
+    docs = [*corpus, *corpus[:10], "", None]
+    full = tamis.MinHashDeduplicator(threshold=0.8, verify=verify).fit(docs)
+    low = tamis.MinHashDeduplicator(threshold=0.8, verify=verify, low_memory=True).fit(docs)
+    np.testing.assert_array_equal(low.cluster_id_, full.cluster_id_)
+    assert not hasattr(low, "signatures_")
+    per_doc = sum(
+        a.nbytes for a in (low.band_keys_, low.n_shingles_, low._hashes[0], low._hash_ok[0])
+    ) / len(docs)
+    assert per_doc <= 100
+    assert 3 in low.query(docs[3]).tolist()
+    low.save(tmp_path / "low.npz")
+    again = tamis.MinHashDeduplicator.load(tmp_path / "low.npz")
+    if verify == "exact":
+        again.add_shingle_sets(docs)
+    np.testing.assert_array_equal(again.cluster().cluster_id_, full.cluster_id_)
+    with pytest.raises(ValueError, match="low_memory"):
+        tamis.MinHashDeduplicator(low_memory=True)
+
+
+def test_remove_repeated_lines():
+    docs = ["Home | Menu\nfirst  story\n\n", "Home |  Menu\nsecond\nsecond", None, "", "x\n\nx"]
+    out, n = tamis.remove_repeated_lines(pa.chunked_array([pa.array(docs[:2]), pa.array(docs[2:])]))
+    assert out.to_pylist() == ["Home | Menu\nfirst  story\n\n", "second", None, "", "x\n"]
+    assert n.tolist() == [0, 2, 0, 0, 1]
+    # Brute force: keep the first occurrence of each normalised non-blank line.
+    seen, want = set(), []
+    for d in docs:
+        if d is None:
+            want.append(None)
+            continue
+        kept = []
+        for line in d.split("\n"):
+            key = " ".join(line.split())
+            if key and key in seen:
+                continue
+            seen.add(key)
+            kept.append(line)
+        want.append("\n".join(kept))
+    assert out.to_pylist() == want

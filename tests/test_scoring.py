@@ -476,6 +476,14 @@ def test_cli_score_lm(tmp_path: object, model_dir: object, tok: object, llama: o
     assert read_run_metadata(out)["command"] == "score"
     assert main(["score", str(data), "--model", str(model_dir), "--metric", "nope", "-o", "x"]) == 1
     assert main(["score", str(data), "-o", str(tmp_path / "y.parquet")]) == 1
+    shards = []
+    for i in range(3):
+        path = tmp_path / f"shard{i}.parquet"
+        assert main([*argv[:-2], "--shard", str(i), "--num-shards", "3", "-o", str(path)]) == 0
+        shards.append(pq.read_table(path))
+    merged = pa.concat_tables(shards)
+    assert sorted(merged["id"].to_pylist()) == sorted(table["id"].to_pylist())
+    assert main([*argv[:-2], "--shard", "3", "--num-shards", "3", "-o", str(out)]) == 1
 
 
 def test_cli_score_resume(tmp_path: object, model_dir: object, monkeypatch: object) -> None:
@@ -607,3 +615,68 @@ def test_cli_classify(tmp_path: object, tok: object) -> None:
     np.testing.assert_allclose(probs, want, rtol=1e-6)
     assert table["label"].to_pylist() == want.argmax(1).tolist()
     assert main([*argv, "--metrics", "min_k", "-o", str(out)]) == 1
+
+
+def test_prefetch_keeps_order_and_raises() -> None:
+    from tamis.scoring import prefetch
+
+    assert list(prefetch(iter(range(5)), lambda x: x * x)) == [(i, i * i) for i in range(5)]
+    assert list(prefetch([], str)) == []
+
+    def gen() -> object:
+        yield 1
+        raise OSError("bad file")
+
+    got = []
+
+    def consume() -> None:
+        for item, _ in prefetch(gen(), str):
+            got.append(item)
+
+    with pytest.raises(OSError, match="bad file"):
+        consume()
+    assert got == [1]
+
+
+def _brute_select(scores, quota_of, groups, higher):
+    keep = []
+    for g in sorted(set(groups)):
+        rows = [i for i in range(len(scores)) if groups[i] == g]
+        ranked = sorted(
+            (i for i in rows if not math.isnan(scores[i])),
+            key=lambda i: (-scores[i] if higher else scores[i], i),
+        )
+        keep += ranked[: quota_of(len(rows))]
+    return sorted(keep)
+
+
+@pytest.mark.parametrize("higher", [True, False])
+def test_select_top_against_brute_force(higher: bool) -> None:
+    from tamis.scoring import select_top
+
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 6, 200).astype(float)  # many ties
+    scores[rng.random(200) < 0.1] = np.nan
+    groups = rng.choice(["a", "b", "c"], 200).tolist()
+    ones = ["all"] * 200
+    for frac in (0.0, 0.1, 0.37, 1.0):
+        got = select_top(scores, fraction=frac, higher_is_better=higher)
+        want = _brute_select(scores, lambda m, f=frac: math.ceil(m * f - 1e-9), ones, higher)
+        assert got.tolist() == want
+        got = select_top(scores, fraction=frac, groups=groups, higher_is_better=higher)
+        want = _brute_select(scores, lambda m, f=frac: math.ceil(m * f - 1e-9), groups, higher)
+        assert got.tolist() == want
+    for k in (0, 5, 500):
+        assert select_top(
+            scores, n=k, groups=pa.array(groups), higher_is_better=higher
+        ).tolist() == (_brute_select(scores, lambda m, k=k: k, groups, higher))
+    got = select_top(scores, threshold=3, higher_is_better=higher)
+    want = [i for i, v in enumerate(scores) if (v >= 3 if higher else v <= 3)]
+    assert got.tolist() == want
+    with pytest.raises(ValueError, match="exactly one"):
+        select_top(scores, n=3, fraction=0.5)
+    with pytest.raises(ValueError, match="fraction"):
+        select_top(scores, fraction=1.5)
+    with pytest.raises(ValueError, match="groups"):
+        select_top(scores, n=1, groups=["a"])
+    assert select_top(np.array([]), n=3).tolist() == []

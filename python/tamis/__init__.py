@@ -6,7 +6,7 @@ holds the Arrow I/O, the public API and the command line.
 
 import warnings
 
-from tamis import _core
+from tamis import _core, sensitivity
 from tamis._core import __version__
 from tamis.dedup import (
     MinHashDeduplicator,
@@ -15,6 +15,7 @@ from tamis.dedup import (
     datasketch_permutations,
     lsh_params,
     minhash_signatures,
+    remove_repeated_lines,
     write_band_keys,
 )
 from tamis.exceptions import InputError, NotFittedError, TamisError
@@ -27,6 +28,7 @@ from tamis.scoring import (
     EmbeddingClassifier,
     LMScorer,
     color_filter,
+    select_top,
 )
 from tamis.text import normalize, tokenize, xxh3_64
 
@@ -63,6 +65,9 @@ __all__ = [
     "normalize",
     "read_batches",
     "read_run_metadata",
+    "remove_repeated_lines",
+    "select_top",
+    "sensitivity",
     "tokenize",
     "write_band_keys",
     "write_parquet",

@@ -200,3 +200,153 @@ def kl_reduction(
     selected_counts: npt.NDArray[np.uint64],
 ) -> float:
     """Mean over targets of ``KL(t||raw) - KL(t||selected)`` (eps 1e-10), from bucket counts."""
+
+@final
+class MinHasher:
+    """MinHash signatures (see :func:`tamis.minhash_signatures`)."""
+
+    def __init__(
+        self,
+        *,
+        num_perm: int = 128,
+        scheme: str = "fast",
+        seed: int = 1,
+        a: Optional[npt.NDArray[np.uint64]] = None,
+        b: Optional[npt.NDArray[np.uint64]] = None,
+        analyzer: str = "word",
+        ngram: int = 5,
+        lowercase: bool = True,
+        nfkc: bool = False,
+        strip_punctuation: bool = False,
+        fold_whitespace: bool = False,
+    ) -> None: ...
+    @property
+    def num_perm(self) -> int:
+        """Signature length."""
+    def shingles(self, text: str) -> list[bytes]:
+        """The shingles of one text, as bytes (what datasketch's ``update`` receives)."""
+    def permutations(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+        """The permutation parameters ``(a, b)``."""
+    def signatures(
+        self,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid = None,
+        n_threads: Optional[int] = None,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
+        """``(n, num_perm)`` signatures and shingles per row."""
+    def shingle_sets(
+        self,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid = None,
+        n_threads: Optional[int] = None,
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+        """Sorted unique shingle hashes per row in CSR layout ``(indptr, hashes)``."""
+
+def lsh_params(
+    threshold: float,
+    num_perm: int,
+    false_positive_weight: float = 0.5,
+    false_negative_weight: float = 0.5,
+) -> tuple[int, int]:
+    """``(num_bands, rows)`` as datasketch's ``_optimal_param`` chooses them."""
+
+def candidate_pairs(
+    signatures: npt.NDArray[np.uint32],
+    valid: npt.NDArray[np.bool_],
+    *,
+    num_bands: int,
+    rows: int,
+    n_threads: Optional[int] = None,
+) -> npt.NDArray[np.uint32]:
+    """All pairs of valid rows sharing a band, ``(n_pairs, 2)``, sorted."""
+
+def lsh_clusters(
+    signatures: npt.NDArray[np.uint32],
+    valid: npt.NDArray[np.bool_],
+    *,
+    num_bands: int,
+    rows: int,
+    threshold: float,
+    verify: str = "estimate",
+    set_indptr: Optional[npt.NDArray[np.uint64]] = None,
+    set_hashes: Optional[npt.NDArray[np.uint64]] = None,
+    pre_roots: Optional[npt.NDArray[np.uint32]] = None,
+    n_threads: Optional[int] = None,
+) -> npt.NDArray[np.uint32]:
+    """Root (smallest row) of every row's duplicate cluster."""
+
+def keep_policy(
+    roots: npt.NDArray[np.uint32], priority: Optional[npt.NDArray[np.float64]] = None
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """``(keep, duplicate_of)``: highest priority (else first row) of each cluster is kept."""
+
+def text_hashes(
+    offsets: _Offsets,
+    data: _Bytes,
+    validity: _Valid = None,
+    *,
+    lowercase: bool = False,
+    nfkc: bool = False,
+    strip_punctuation: bool = False,
+    fold_whitespace: bool = False,
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """XXH3-128 of each normalised text as ``(n, 2)`` ``[high, low]``, and which rows are not null."""
+
+def exact_roots(
+    hashes: npt.NDArray[np.uint64], valid: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.uint32]:
+    """Smallest row with the same hash, for every row."""
+
+def band_keys(
+    signatures: npt.NDArray[np.uint32],
+    *,
+    num_bands: int,
+    rows: int,
+    n_threads: Optional[int] = None,
+) -> npt.NDArray[np.uint64]:
+    """``(n, num_bands)`` band keys (XXH3-64 of the band's values, seeded by the band number)."""
+
+def edges_from_keys(
+    keys: npt.NDArray[np.uint64],
+    rows: npt.NDArray[np.uint32],
+    signatures: Optional[npt.NDArray[np.uint32]] = None,
+    *,
+    threshold: float = 0.0,
+    verify: str = "estimate",
+    set_indptr: Optional[npt.NDArray[np.uint64]] = None,
+    set_hashes: Optional[npt.NDArray[np.uint64]] = None,
+    n_threads: Optional[int] = None,
+) -> npt.NDArray[np.uint32]:
+    """Verified spanning-forest edges ``(m, 2)`` of the buckets formed by ``(keys, rows)``."""
+
+def union_roots(n: int, edges: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
+    """Component roots (smallest member) of ``0..n`` joined by ``edges``."""
+
+def line_hashes(
+    offsets: _Offsets,
+    data: _Bytes,
+    validity: _Valid = None,
+    *,
+    lowercase: bool = False,
+    nfkc: bool = False,
+    strip_punctuation: bool = False,
+    fold_whitespace: bool = True,
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
+    """XXH3-64 of every normalised non-blank line: ``(indptr, line_no, hashes)``."""
+
+def repeated(hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """Whether each hash occurs earlier in the array."""
+
+def candidate_rows(
+    signatures: npt.NDArray[np.uint32],
+    valid: npt.NDArray[np.bool_],
+    *,
+    num_bands: int,
+    rows: int,
+    n_threads: Optional[int] = None,
+) -> npt.NDArray[np.bool_]:
+    """Rows sharing at least one band with another row."""

@@ -3,6 +3,10 @@
 With ``--resume`` every input batch is written to its own part file (atomically) in
 ``<output>.parts/``; a rerun with the same inputs and parameters skips the parts that exist, and
 the parts are merged into the output at the end.
+
+``--shard I --num-shards N`` scores every N-th input batch (from the I-th), so N processes, one
+per GPU (``CUDA_VISIBLE_DEVICES=I``), split a corpus with no coordination; each writes its own
+output and the union of the outputs holds every document once.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pyarrow.parquet as pq
 
 from tamis._progress import progress
 from tamis.io import ParquetSink, read_batches
+from tamis.scoring import prefetch
 
 TASKS = ("lm", "embed", "classify")
 
@@ -37,9 +42,13 @@ def _scorer(args: argparse.Namespace) -> Any:
     return scoring.ClassifierScorer(args.model, **common)
 
 
-def _score_table(scorer: Any, args: argparse.Namespace, texts: pa.Array) -> pa.Table:
+def _score_table(
+    scorer: Any, args: argparse.Namespace, texts: pa.Array, ids: Any = None
+) -> pa.Table:
     if args.task == "lm":
-        return scorer.score(texts, args.metrics)
+        if ids is None:
+            ids = scorer.tokenize(texts)
+        return scorer.score_ids(ids, args.metrics)
     if args.task == "embed":
         emb = scorer.embed(texts)
         flat = pa.array(emb.reshape(-1), type=pa.float32())
@@ -65,6 +74,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         from tamis.scoring import _check_metrics
 
         args.metrics = _check_metrics(args.metrics or "mean_nll,n_tokens")
+    if args.num_shards < 1 or not 0 <= args.shard < args.num_shards:
+        raise ValueError(
+            f"--shard must be in [0, --num-shards), got {args.shard} of {args.num_shards}"
+        )
     if args.threads is not None:
         import torch
 
@@ -81,6 +94,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "text_column": args.text_column,
         "id_column": args.id_column,
+        "shard": args.shard,
+        "num_shards": args.num_shards,
     }
     scorer = _scorer(args)
     id_col = args.id_column or "id"
@@ -103,14 +118,29 @@ def cmd_score(args: argparse.Namespace) -> int:
     bar = progress(desc="score", enabled=not args.quiet)
     n_docs = skipped = 0
     with ParquetSink(out, "score", params) if not args.resume else _null() as sink:
-        for i, batch in enumerate(batches):
+
+        def todo(i: int) -> bool:
+            if i % args.num_shards != args.shard:
+                return False
+            return not (args.resume and (parts / f"part-{i:06d}.parquet").exists())
+
+        def prepare(item: tuple[int, pa.RecordBatch]) -> Any:
+            """Tokenise ahead, in the prefetch thread, what will be scored."""
+            i, batch = item
+            if args.task != "lm" or not todo(i):
+                return None
+            return scorer.tokenize(batch.column(args.text_column))
+
+        for (i, batch), ids in prefetch(enumerate(batches), prepare):
+            if i % args.num_shards != args.shard:
+                continue
             n_docs += batch.num_rows
             part = parts / f"part-{i:06d}.parquet"
-            if args.resume and part.exists():
+            if not todo(i):
                 skipped += batch.num_rows
                 bar.update(batch.num_rows)
                 continue
-            table = _score_table(scorer, args, batch.column(args.text_column))
+            table = _score_table(scorer, args, batch.column(args.text_column), ids)
             table = table.add_column(0, id_col, pa.chunked_array([batch.column(id_col)]))
             if args.resume:
                 with ParquetSink(part, "score", params) as ps:
@@ -163,6 +193,13 @@ def add_score(sub: Any) -> None:
     p.add_argument("--token-budget", type=int, default=16384, help="padded tokens per forward")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda if available)")
     p.add_argument("--resume", action="store_true", help="keep per-batch parts; skip done ones")
+    p.add_argument(
+        "--shard",
+        type=int,
+        default=0,
+        help="score only input batches i with i %% num-shards == shard (one process per GPU)",
+    )
+    p.add_argument("--num-shards", type=int, default=1, help="number of shards (default 1)")
     p.add_argument("-o", "--output", required=True, help="output .parquet")
     p.set_defaults(func=_checked)
 

@@ -250,6 +250,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         nfkc=args.nfkc,
         strip_punctuation=args.strip_punctuation,
         fold_whitespace=args.fold_whitespace,
+        low_memory=args.low_memory,
         n_threads=args.threads,
     )
     if args.keep == "score" and not args.score_column:
@@ -265,6 +266,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
             scores.append(batch.column(args.score_column).to_numpy(zero_copy_only=False))
         bar.update(batch.num_rows)
     bar.close()
+    if args.verify == "exact":  # a second pass: shingle sets of the candidate rows only
+        dedup.add_shingle_sets(b.column(args.text_column) for b in _batches(args, columns=[]))
     id_arr = pa.chunked_array(ids) if ids else pa.chunked_array([], pa.string())
     user_ids = args.id_column is not None
     dedup.cluster(
@@ -344,7 +347,13 @@ def add_dedup(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--bands", type=int, default=None, help="LSH bands (default: optimal)")
     p.add_argument("--rows", type=int, default=None, help="rows per band (with --bands)")
-    p.add_argument("--verify", choices=["estimate", "exact", "none"], default="estimate")
+    p.add_argument(
+        "--verify",
+        choices=["estimate", "exact", "none"],
+        default="exact",
+        help="check candidates by exact Jaccard of shingle sets (default; a second pass over "
+        "the input for the candidate rows), by the MinHash estimate, or not at all",
+    )
     p.add_argument("--keep", choices=["first", "longest", "score"], default="first")
     p.add_argument("--score-column", default=None, help="column for --keep score")
     p.add_argument("--no-exact", action="store_true", help="skip exact (hash) dedup")
@@ -353,11 +362,20 @@ def add_dedup(sub: Any) -> None:
     p.add_argument("--nfkc", action="store_true")
     p.add_argument("--strip-punctuation", action="store_true")
     p.add_argument("--fold-whitespace", action="store_true")
+    p.add_argument(
+        "--low-memory",
+        action="store_true",
+        help="keep band keys (~100 bytes per document) instead of signatures",
+    )
     p.add_argument("--json", default=None, help="also write the summary as JSON here")
     p.set_defaults(func=cmd_dedup)
 
 
 COMMANDS: list[Callable[[Any], None]] = [add_features, add_stats, add_dsir, add_dedup, add_score]
+
+from tamis._coreset_cli import add_coreset  # noqa: E402  (imports tamis.sensitivity)
+
+COMMANDS.append(add_coreset)
 
 
 def build_parser() -> argparse.ArgumentParser:

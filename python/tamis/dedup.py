@@ -10,6 +10,7 @@ default to datasketch's ``_optimal_param`` for the threshold.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -61,6 +62,23 @@ def datasketch_permutations(num_perm: int, seed: int, scheme: str) -> tuple[np.n
         b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
         return a.astype(np.uint64), b.astype(np.uint64)
     raise ValueError(f"scheme must be 'affine32' or 'legacy', got {scheme!r}")
+
+
+def _text_chunks(texts: Any) -> Iterator[Any]:
+    """String arrays of ``texts``: one collection of texts, or a list / iterator of collections."""
+    import pyarrow as pa
+
+    nested = isinstance(texts, (list, tuple)) and any(
+        not (isinstance(t, str) or t is None) for t in texts
+    )
+    stream = not isinstance(texts, (list, tuple, pa.Array, pa.ChunkedArray)) and hasattr(
+        texts, "__next__"
+    )
+    if nested or stream:
+        for part in texts:
+            yield from as_text_array(part)
+    else:
+        yield from as_text_array(texts)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -292,13 +310,21 @@ class MinHashDeduplicator:
         duplicates of each other; without it they (and nulls, always) are their own cluster.
     lowercase, nfkc, strip_punctuation, fold_whitespace
         Normalisation before shingling and exact hashing.
+    low_memory
+        Keep only the band keys of each document (8 bytes per band: 72 bytes at the default
+        9 bands, about 100 bytes per document in all) instead of its signature (4 bytes per
+        permutation). Needs ``verify="exact"`` or ``"none"`` (there is no signature to estimate
+        from); :meth:`query` then returns band matches.
     n_threads
         Worker threads (``None``: all cores).
 
     Attributes
     ----------
     signatures_ : numpy.ndarray
-        ``(n_docs, num_perm)`` uint32 signatures of every added document.
+        ``(n_docs, num_perm)`` uint32 signatures of every added document (not with
+        ``low_memory``).
+    band_keys_ : numpy.ndarray
+        ``(n_docs, num_bands)`` uint64 band keys (only with ``low_memory``).
     n_shingles_ : numpy.ndarray
         Shingles per document.
     cluster_id_ : numpy.ndarray
@@ -338,6 +364,7 @@ class MinHashDeduplicator:
         nfkc: bool = False,
         strip_punctuation: bool = False,
         fold_whitespace: bool = False,
+        low_memory: bool = False,
         n_threads: Optional[int] = None,
     ) -> None:
         self.threshold = _check_threshold(threshold)
@@ -354,6 +381,12 @@ class MinHashDeduplicator:
         self.strip_punctuation = bool(strip_punctuation)
         self.fold_whitespace = bool(fold_whitespace)
         self.n_threads = check_threads(n_threads)
+        self.low_memory = bool(low_memory)
+        if self.low_memory and self.verify == "estimate":
+            raise ValueError(
+                "low_memory=True keeps no signatures to estimate from: "
+                "use verify='exact' or verify='none'"
+            )
         self.weights = tuple(weights)
         if (num_bands is None) != (rows is None):
             raise ValueError("num_bands and rows must be given together (or neither)")
@@ -401,6 +434,7 @@ class MinHashDeduplicator:
             "nfkc": self.nfkc,
             "strip_punctuation": self.strip_punctuation,
             "fold_whitespace": self.fold_whitespace,
+            "low_memory": self.low_memory,
             "n_threads": self.n_threads,
         }
 
@@ -411,22 +445,35 @@ class MinHashDeduplicator:
     def reset(self) -> MinHashDeduplicator:
         """Forget every added document."""
         self._sigs: list[np.ndarray] = []
+        self._keys: list[np.ndarray] = []
         self._counts: list[np.ndarray] = []
         self._hashes: list[np.ndarray] = []
         self._hash_ok: list[np.ndarray] = []
         self._lengths: list[np.ndarray] = []
         self._sets: list[tuple[np.ndarray, np.ndarray]] = []
-        for attr in ("signatures_", "n_shingles_", "cluster_id_", "keep_mask_", "duplicate_of_"):
+        for attr in (
+            "signatures_",
+            "band_keys_",
+            "n_shingles_",
+            "cluster_id_",
+            "keep_mask_",
+            "duplicate_of_",
+        ):
             self.__dict__.pop(attr, None)
         return self
 
     def add(self, texts: Any) -> MinHashDeduplicator:
         """Add a batch of documents (incremental use); call :meth:`cluster` when all are added."""
         nt = self.n_threads
-        for arr in as_text_array(texts):
+        for arr in _text_chunks(texts):
             bufs = buffers(arr)
             s, c = self._hasher.signatures(*bufs, nt)
-            self._sigs.append(s)
+            if self.low_memory:
+                self._keys.append(
+                    _core.band_keys(s, num_bands=self.num_bands_, rows=self.rows_, n_threads=nt)
+                )
+            else:
+                self._sigs.append(s)
             self._counts.append(c)
             if self.exact:
                 h, ok = _core.text_hashes(
@@ -444,19 +491,75 @@ class MinHashDeduplicator:
 
                 lengths = pc.fill_null(pc.binary_length(arr), 0).to_numpy(zero_copy_only=False)
                 self._lengths.append(lengths.astype(np.float64))
-            if self.verify == "exact":
-                self._sets.append(self._hasher.shingle_sets(*bufs, nt))
-        self.signatures_ = self._concat(self._sigs, (0, self.num_perm), np.uint32)
-        self._sigs = [self.signatures_]
+        if self.low_memory:
+            self.band_keys_ = self._concat(self._keys, (0, self.num_bands_), np.uint64)
+            self._keys = [self.band_keys_]
+        else:
+            self.signatures_ = self._concat(self._sigs, (0, self.num_perm), np.uint32)
+            self._sigs = [self.signatures_]
         self.n_shingles_ = self._concat(self._counts, (0,), np.uint64)
         self._counts = [self.n_shingles_]
         return self
+
+    def _candidate_rows(self) -> np.ndarray:
+        valid = self.n_shingles_ > 0
+        if not self.low_memory:
+            return _core.candidate_rows(
+                self.signatures_,
+                valid,
+                num_bands=self.num_bands_,
+                rows=self.rows_,
+                n_threads=self.n_threads,
+            )
+        mask = np.zeros(len(valid), bool)
+        rows = np.flatnonzero(valid)
+        for band in range(self.num_bands_):
+            _, inv, counts = np.unique(
+                self.band_keys_[rows, band], return_inverse=True, return_counts=True
+            )
+            mask[rows[counts[inv] >= 2]] = True
+        return mask
 
     @staticmethod
     def _concat(parts: list[np.ndarray], empty_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         if not parts:
             return np.empty(empty_shape, dtype)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def add_shingle_sets(self, texts: Any) -> MinHashDeduplicator:
+        """Shingle sets for ``verify="exact"``, computed for the candidate rows only.
+
+        Exact verification compares the shingle sets of candidate pairs; only rows that share an
+        LSH band with another row can be compared, usually a small part of the corpus, so only
+        their sets are kept (8 bytes per distinct shingle). :meth:`fit` calls this; after
+        :meth:`add`, pass the same documents again, in the same order (a list, an Arrow array, or
+        an iterable of batches, e.g. a second pass over the files).
+        """
+        if not hasattr(self, "n_shingles_"):
+            self.add([])
+        n = len(self.n_shingles_)
+        cand = self._candidate_rows()
+        lengths = np.zeros(n, np.uint64)
+        hashes, row = [], 0
+        for arr in _text_chunks(texts):
+            m = len(arr)
+            if row + m > n:
+                raise ValueError(f"more documents than the {n} added")
+            sel = np.flatnonzero(cand[row : row + m])
+            if len(sel):
+                import pyarrow as pa
+
+                part = arr.take(pa.array(sel))
+                ip, hs = self._hasher.shingle_sets(*buffers(part), self.n_threads)
+                lengths[row + sel] = np.diff(ip)
+                hashes.append(hs)
+            row += m
+        if row != n:
+            raise ValueError(f"got {row} documents, {n} were added")
+        indptr = np.zeros(n + 1, np.uint64)
+        np.cumsum(lengths, out=indptr[1:])
+        self._sets = [(indptr, self._concat(hashes, (0,), np.uint64))]
+        return self
 
     def _shingle_sets(self) -> tuple[np.ndarray, np.ndarray]:
         indptr, hashes, base = [np.zeros(1, np.uint64)], [], 0
@@ -478,10 +581,9 @@ class MinHashDeduplicator:
         scores
             Per-document scores, required for ``keep="score"`` (NaN ranks lowest).
         """
-        if not hasattr(self, "signatures_"):
+        if not hasattr(self, "n_shingles_"):
             self.add([])
-        sig = self.signatures_
-        n = len(sig)
+        n = len(self.n_shingles_)
         valid = self.n_shingles_ > 0
         pre = None
         if self.exact and self._hashes:
@@ -491,19 +593,29 @@ class MinHashDeduplicator:
             )
         set_indptr = set_hashes = None
         if self.verify == "exact":
+            if not self._sets:
+                raise ValueError(
+                    "verify='exact' needs the shingle sets: call add_shingle_sets(texts) "
+                    "before cluster() (fit() does it)"
+                )
             set_indptr, set_hashes = self._shingle_sets()
-        roots = _core.lsh_clusters(
-            sig,
-            valid,
-            num_bands=self.num_bands_,
-            rows=self.rows_,
-            threshold=self.threshold,
-            verify=self.verify,
-            set_indptr=set_indptr,
-            set_hashes=set_hashes,
-            pre_roots=pre,
-            n_threads=self.n_threads,
-        )
+            if len(set_indptr) != n + 1:
+                raise ValueError("shingle sets are stale: call add_shingle_sets(texts) again")
+        if self.low_memory:
+            roots = self._cluster_keys(valid, pre, set_indptr, set_hashes)
+        else:
+            roots = _core.lsh_clusters(
+                self.signatures_,
+                valid,
+                num_bands=self.num_bands_,
+                rows=self.rows_,
+                threshold=self.threshold,
+                verify=self.verify,
+                set_indptr=set_indptr,
+                set_hashes=set_hashes,
+                pre_roots=pre,
+                n_threads=self.n_threads,
+            )
         priority = None
         if self.keep == "score":
             if scores is None:
@@ -526,11 +638,44 @@ class MinHashDeduplicator:
         self.duplicate_of_ = dup
         return self
 
+    def _cluster_keys(
+        self,
+        valid: np.ndarray,
+        pre: Optional[np.ndarray],
+        set_indptr: Optional[np.ndarray],
+        set_hashes: Optional[np.ndarray],
+    ) -> np.ndarray:
+        """Clusters from the band keys, one band at a time (``low_memory``)."""
+        n = len(valid)
+        rows = np.flatnonzero(valid).astype(np.uint32)
+        edges = []
+        for band in range(self.num_bands_):
+            edges.append(
+                _core.edges_from_keys(
+                    np.ascontiguousarray(self.band_keys_[rows, band]),
+                    rows,
+                    None,
+                    threshold=self.threshold,
+                    verify=self.verify,
+                    set_indptr=set_indptr,
+                    set_hashes=set_hashes,
+                    n_threads=self.n_threads,
+                )
+            )
+        if pre is not None:
+            edges.append(np.stack([np.arange(n, dtype=np.uint32), pre], axis=1))
+        all_edges = np.concatenate(edges) if edges else np.empty((0, 2), np.uint32)
+        return _core.union_roots(n, np.ascontiguousarray(all_edges))
+
     def fit(
         self, texts: Any, *, ids: Optional[Any] = None, scores: Optional[Any] = None
     ) -> MinHashDeduplicator:
         """Signatures and clusters of ``texts`` (replacing anything added before)."""
-        return self.reset().add(texts).cluster(ids=ids, scores=scores)
+        arrays = list(as_text_array(texts))
+        self.reset().add(arrays)
+        if self.verify == "exact":
+            self.add_shingle_sets(arrays)
+        return self.cluster(ids=ids, scores=scores)
 
     def fit_predict(self, texts: Any, **kwargs: Any) -> np.ndarray:
         """:meth:`fit`, then the keep mask."""
@@ -552,14 +697,18 @@ class MinHashDeduplicator:
         """Rows of the added documents that are near-duplicates of ``text``.
 
         A row qualifies when it shares an LSH band with ``text`` and passes the estimated-Jaccard
-        check (``verify="none"``: every band match).
+        check (``verify="none"`` or ``low_memory``: every band match).
         """
-        if not hasattr(self, "signatures_"):
+        if not hasattr(self, "n_shingles_"):
             return np.empty(0, np.int64)
         q, c = self._hasher.signatures(*buffers(next(as_text_array([text]))), self.n_threads)
-        sig = self.signatures_
-        if c[0] == 0 or len(sig) == 0:
+        if c[0] == 0 or len(self.n_shingles_) == 0:
             return np.empty(0, np.int64)
+        if self.low_memory:
+            qk = _core.band_keys(q, num_bands=self.num_bands_, rows=self.rows_)
+            hit = (self.band_keys_ == qk[0]).any(axis=1) & (self.n_shingles_ > 0)
+            return np.flatnonzero(hit)
+        sig = self.signatures_
         r = self.rows_
         hit = np.zeros(len(sig), bool)
         for band in range(self.num_bands_):
@@ -572,10 +721,14 @@ class MinHashDeduplicator:
 
     def save(self, path: Any) -> Path:
         """Save parameters and signatures (``.npz``); :meth:`load` restores them."""
-        if not hasattr(self, "signatures_"):
+        if not hasattr(self, "n_shingles_"):
             self.add([])
         path = Path(path)
-        arrays = {"signatures": self.signatures_, "n_shingles": self.n_shingles_}
+        arrays = {"n_shingles": self.n_shingles_}
+        if self.low_memory:
+            arrays["band_keys"] = self.band_keys_
+        else:
+            arrays["signatures"] = self.signatures_
         if self._hashes:
             arrays["hashes"] = self._concat(self._hashes, (0, 2), np.uint64)
             arrays["hash_ok"] = self._concat(self._hash_ok, (0,), bool)
@@ -598,7 +751,10 @@ class MinHashDeduplicator:
             p = meta["params"]
             p["weights"] = tuple(p["weights"])
             self = cls(**p)
-            self._sigs = [z["signatures"]]
+            if "signatures" in z:
+                self._sigs = [z["signatures"]]
+            if "band_keys" in z:
+                self._keys = [z["band_keys"]]
             self._counts = [z["n_shingles"]]
             if "hashes" in z:
                 self._hashes, self._hash_ok = [z["hashes"]], [z["hash_ok"]]
@@ -606,7 +762,10 @@ class MinHashDeduplicator:
                 self._lengths = [z["lengths"]]
             if "set_indptr" in z:
                 self._sets = [(z["set_indptr"], z["set_hashes"])]
-        self.signatures_ = self._sigs[0]
+        if self._sigs:
+            self.signatures_ = self._sigs[0]
+        if self._keys:
+            self.band_keys_ = self._keys[0]
         self.n_shingles_ = self._counts[0]
         return self
 
@@ -753,3 +912,84 @@ def cluster_band_keys(
         edges.append(np.stack([np.arange(n_docs, dtype=np.uint32), pre], axis=1))
     all_edges = np.concatenate(edges) if edges else np.empty((0, 2), np.uint32)
     return _core.union_roots(n_docs, np.ascontiguousarray(all_edges)).astype(np.int64)
+
+
+def remove_repeated_lines(
+    texts: Any,
+    *,
+    lowercase: bool = False,
+    nfkc: bool = False,
+    strip_punctuation: bool = False,
+    fold_whitespace: bool = True,
+    n_threads: Optional[int] = None,
+) -> tuple[Any, np.ndarray]:
+    """Line-level exact dedup across a corpus (as CCNet and Dolma do for paragraphs).
+
+    Every ``\\n``-separated line is normalised and hashed (XXH3-64); a line whose hash already
+    occurred earlier in the corpus (in an earlier document, or earlier in the same one) is removed,
+    so the first occurrence of each line is kept. Lines that are blank after normalisation are
+    never removed. The texts are processed as one corpus, so pass all of them at once (chunked
+    Arrow arrays are fine).
+
+    Parameters
+    ----------
+    texts
+        A list of str, a pyarrow string array / chunked array, or another input of
+        :func:`tamis.io.as_text_array`.
+    lowercase, nfkc, strip_punctuation, fold_whitespace
+        Normalisation applied to each line before hashing (the output keeps the original text).
+    n_threads
+        Worker threads.
+
+    Returns
+    -------
+    texts : pyarrow.LargeStringArray
+        The texts without their repeated lines (nulls stay null).
+    n_removed : numpy.ndarray
+        Lines removed per document (int64).
+
+    Examples
+    --------
+    >>> out, n = remove_repeated_lines(["menu\\nhello", "menu\\nworld"])
+    >>> out.to_pylist(), n.tolist()
+    (['menu\\nhello', 'world'], [0, 1])
+    """
+    import pyarrow as pa
+
+    nt = check_threads(n_threads)
+    arrays = list(as_text_array(texts))
+    parts = []
+    for arr in arrays:
+        parts.append(
+            _core.line_hashes(
+                *buffers(arr),
+                lowercase=bool(lowercase),
+                nfkc=bool(nfkc),
+                strip_punctuation=bool(strip_punctuation),
+                fold_whitespace=bool(fold_whitespace),
+                n_threads=nt,
+            )
+        )
+    hashes = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, np.uint64)
+    dup = _core.repeated(hashes)
+    out, removed, base = [], [], 0
+    for arr, (indptr, line_no, h) in zip(arrays, parts):
+        d = dup[base : base + len(h)]
+        base += len(h)
+        row_of = np.repeat(np.arange(len(arr)), np.diff(indptr).astype(np.int64))
+        counts = np.bincount(row_of[d], minlength=len(arr)).astype(np.int64)
+        removed.append(counts)
+        if not counts.any():
+            out.append(arr.cast(pa.large_string()))
+            continue
+        values = arr.to_pylist()
+        drop_rows = row_of[d]
+        drop_lines = line_no[d]
+        for r in np.unique(drop_rows):
+            gone = set(drop_lines[drop_rows == r].tolist())
+            lines = values[r].split("\n")
+            values[r] = "\n".join(x for k, x in enumerate(lines) if k not in gone)
+        out.append(pa.array(values, pa.large_string()))
+    result = pa.concat_arrays(out) if out else pa.array([], pa.large_string())
+    n_removed = np.concatenate(removed) if removed else np.empty(0, np.int64)
+    return result, n_removed

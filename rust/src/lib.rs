@@ -11,6 +11,7 @@ pub mod importance;
 pub mod minhash;
 pub mod ngram;
 pub mod parallel;
+pub mod sensitivity;
 pub mod text;
 
 pub use column::{Offsets, TextColumn, Texts};

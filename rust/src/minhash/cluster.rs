@@ -178,6 +178,34 @@ pub fn lsh_clusters(
     Ok(uf.roots())
 }
 
+/// Rows that share at least one band with another row (the only rows whose shingle sets exact
+/// verification can need).
+///
+/// # Errors
+/// Shape mismatches, invalid `params`, `n_threads == Some(0)`.
+pub fn candidate_rows(
+    signatures: &[u32],
+    num_perm: usize,
+    valid: &[bool],
+    params: LshParams,
+    n_threads: Option<usize>,
+) -> Result<Vec<bool>> {
+    let n = check_shapes(signatures, num_perm, valid)?;
+    params.validate(num_perm)?;
+    let mut mask = vec![false; n];
+    with_threads(n_threads, || {
+        for band in 0..params.bands {
+            let keys = sorted_band(signatures, num_perm, valid, params, band);
+            for (lo, hi) in bucket_ranges(&keys) {
+                for &(_, r) in &keys[lo..hi] {
+                    mask[r as usize] = true;
+                }
+            }
+        }
+    })?;
+    Ok(mask)
+}
+
 /// Band keys of every row, `n_rows * bands` values row-major (for the partitioned mode: they are
 /// written to disk and grouped partition by partition with [`edges_from_keys`]).
 ///
@@ -227,14 +255,23 @@ pub fn edges_from_keys(
             rows.len()
         )));
     }
-    if !matches!(verify, Verify::None) {
-        let n_sig = signatures.len() / num_perm.max(1);
-        if let Some(&r) = rows.iter().find(|&&r| r as usize >= n_sig) {
-            return Err(Error::param(
-                "rows",
-                format!("row {r} has no signature ({n_sig} given)"),
-            ));
+    let n_known = match verify {
+        Verify::None => usize::MAX,
+        Verify::Estimate { .. } => signatures.len() / num_perm.max(1),
+        Verify::Exact { indptr, hashes, .. } => {
+            if indptr.last().copied().unwrap_or(0) as usize > hashes.len() {
+                return Err(Error::ShapeMismatch(
+                    "set_indptr points past set_hashes".into(),
+                ));
+            }
+            indptr.len().saturating_sub(1)
         }
+    };
+    if let Some(&r) = rows.iter().find(|&&r| r as usize >= n_known) {
+        return Err(Error::param(
+            "rows",
+            format!("row {r} has no signature or shingle set ({n_known} given)"),
+        ));
     }
     let dup = |u: u32, v: u32| -> bool {
         match verify {

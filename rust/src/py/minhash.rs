@@ -37,6 +37,11 @@ pub(crate) struct PyMinHasher {
 }
 
 type Pair<'py, A, B> = (Bound<'py, A>, Bound<'py, B>);
+type LineHashes<'py> = (
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u64>>,
+);
 
 #[pymethods]
 impl PyMinHasher {
@@ -346,6 +351,64 @@ pub(crate) fn exact_roots<'py>(
     Ok(py.compute(|| Ok(exact::exact_roots(&hs)))?.into_pyarray(py))
 }
 
+/// Per-line XXH3-64 of normalised, non-blank lines: `(indptr, line_no, hashes)` in CSR layout.
+#[pyfunction]
+#[pyo3(signature = (offsets, data, validity = None, *, lowercase = false, nfkc = false,
+                    strip_punctuation = false, fold_whitespace = true, n_threads = None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn line_hashes<'py>(
+    py: Python<'py>,
+    offsets: OffsetsArg<'py>,
+    data: PyReadonlyArray1<'py, u8>,
+    validity: Option<PyReadonlyArray1<'py, bool>>,
+    lowercase: bool,
+    nfkc: bool,
+    strip_punctuation: bool,
+    fold_whitespace: bool,
+    n_threads: Option<usize>,
+) -> PyResult<LineHashes<'py>> {
+    let col = text_column(&offsets, &data, validity.as_ref())?;
+    let norm = normalizer(lowercase, nfkc, strip_punctuation, fold_whitespace);
+    let (indptr, line_no, hashes) = py.compute(|| exact::line_hashes(norm, &col, n_threads))?;
+    Ok((
+        indptr.into_pyarray(py),
+        line_no.into_pyarray(py),
+        hashes.into_pyarray(py),
+    ))
+}
+
+/// Whether each hash occurs earlier in the array.
+#[pyfunction]
+pub(crate) fn repeated<'py>(
+    py: Python<'py>,
+    hashes: PyReadonlyArray1<'py, u64>,
+) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    let h = slice(&hashes, "hashes")?;
+    Ok(py.compute(|| Ok(exact::repeated(h)))?.into_pyarray(py))
+}
+
+/// Rows sharing at least one band with another row.
+#[pyfunction]
+#[pyo3(signature = (signatures, valid, *, num_bands, rows, n_threads = None))]
+pub(crate) fn candidate_rows<'py>(
+    py: Python<'py>,
+    signatures: PyReadonlyArray2<'py, u32>,
+    valid: PyReadonlyArray1<'py, bool>,
+    num_bands: usize,
+    rows: usize,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    let (sig, k) = sig_slice(&signatures)?;
+    let valid = slice(&valid, "valid")?;
+    let params = LshParams {
+        bands: num_bands,
+        rows,
+    };
+    Ok(py
+        .compute(|| cluster::candidate_rows(sig, k, valid, params, n_threads))?
+        .into_pyarray(py))
+}
+
 /// Band keys of every signature as an `(n, num_bands)` uint64 array.
 #[pyfunction]
 #[pyo3(signature = (signatures, *, num_bands, rows, n_threads = None))]
@@ -369,7 +432,8 @@ pub(crate) fn band_keys<'py>(
 /// Verified spanning-forest edges of the buckets given by `(keys, rows)`, as `(m, 2)` uint32.
 #[pyfunction]
 #[pyo3(signature = (keys, rows, signatures = None, *, threshold = 0.0, verify = "estimate",
-                    n_threads = None))]
+                    set_indptr = None, set_hashes = None, n_threads = None))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn edges_from_keys<'py>(
     py: Python<'py>,
     keys: PyReadonlyArray1<'py, u64>,
@@ -377,6 +441,8 @@ pub(crate) fn edges_from_keys<'py>(
     signatures: Option<PyReadonlyArray2<'py, u32>>,
     threshold: f64,
     verify: &str,
+    set_indptr: Option<PyReadonlyArray1<'py, u64>>,
+    set_hashes: Option<PyReadonlyArray1<'py, u64>>,
     n_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyArray2<u32>>> {
     let keys = slice(&keys, "keys")?;
@@ -391,9 +457,21 @@ pub(crate) fn edges_from_keys<'py>(
         ("estimate", false) => {
             return Err(PyValueError::new_err("verify='estimate' needs signatures"))
         }
+        ("exact", _) => match (&set_indptr, &set_hashes) {
+            (Some(i), Some(h)) => Verify::Exact {
+                threshold,
+                indptr: slice(i, "set_indptr")?,
+                hashes: slice(h, "set_hashes")?,
+            },
+            _ => {
+                return Err(PyValueError::new_err(
+                    "verify='exact' needs set_indptr and set_hashes",
+                ))
+            }
+        },
         (other, _) => {
             return Err(PyValueError::new_err(format!(
-                "verify must be 'estimate' or 'none', got {other:?}"
+                "verify must be 'estimate', 'exact' or 'none', got {other:?}"
             )))
         }
     };
@@ -432,6 +510,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(text_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(exact_roots, m)?)?;
     m.add_function(wrap_pyfunction!(band_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(candidate_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(line_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(repeated, m)?)?;
     m.add_function(wrap_pyfunction!(edges_from_keys, m)?)?;
     m.add_function(wrap_pyfunction!(union_roots, m)?)?;
     Ok(())

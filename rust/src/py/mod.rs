@@ -6,6 +6,7 @@ mod errors;
 mod importance;
 mod minhash;
 mod ngram;
+mod sensitivity;
 mod text;
 
 use pyo3::prelude::*;
@@ -31,5 +32,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ngram::PyFeaturizer>()?;
     importance::register(m)?;
     minhash::register(m)?;
+    sensitivity::register(m)?;
     Ok(())
 }

@@ -1,0 +1,247 @@
+"""l_p sensitivity-sampling coresets: quality table and speed vs numpy, in one run.
+
+Protocol (issue 5): A is n × d with heavy-tailed rows (Gaussian × Pareto(1.5) row scale) and
+`rare` columns used by only 3 rows each; b = A x* + Student-t(2) noise. For p = 1 and p = 3 and
+each scheme, coresets of expected size k (Bernoulli sampler unless stated) over several seeds:
+  distortion = worst |(Σ w_j |a_jᵀx|^p / ||Ax||_p^p)^{1/p} − 1| over random, singular-vector,
+               axis and high-leverage-row directions (tamis.sensitivity.embedding_distortion);
+  regression = ||A x_S − b||_p^p / ||A x* − b||_p^p with x_S the l_p regression (IRLS) solution on
+               the coreset of [A b] and x* the one on all rows.
+Timing: tamis (Rust, faer) vs numpy (OpenBLAS) implementations of the same algorithms at the same
+tolerance, in the same process: exact leverage (numpy Householder QR, and numpy Gram/Cholesky),
+sketched leverage (CountSketch, m = 4d²), Lewis weights p = 1 and p = 3.
+
+    python benches/coreset.py                  # n=200000 d=64 k=2000, 5 seeds
+    python benches/coreset.py --n 50000 --seeds 3
+Writes bench-results/coreset.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import tamis
+from tamis import _core
+from tamis.sensitivity import (
+    _directions,
+    _sample_raw,
+    leverage_scores,
+    lewis_weights,
+    lp_regression,
+    sensitivity_scores,
+)
+
+
+def make_data(n, d, rare, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, d)) * rng.pareto(1.5, size=(n, 1))
+    for j in range(d - rare, d):
+        A[:, j] = 0.0
+        rows = rng.choice(n, size=3, replace=False)
+        A[rows, j] = rng.standard_normal(3) * 10
+    x_star = rng.standard_normal(d)
+    b = A @ x_star + rng.standard_t(2, size=n)
+    return A, b
+
+
+# ---------------------------------------------------------------- numpy reference implementations
+def np_qr_leverage(A):
+    Q, _ = np.linalg.qr(A)
+    return np.einsum("ij,ij->i", Q, Q)
+
+
+def np_gram_leverage(A, c=None):
+    """a_iᵀ(Aᵀ diag(c) A)⁻¹a_i by Gram → Cholesky → L⁻¹ (BLAS gemm), as in the prototype."""
+    G = A.T @ A if c is None else (A * c[:, None]).T @ A
+    L = np.linalg.cholesky(G)
+    Y = A @ np.linalg.inv(L).T
+    return np.einsum("ij,ij->i", Y, Y)
+
+
+def np_lewis(A, p, tol, max_iter=100):
+    w = np.ones(A.shape[0])
+    for it in range(1, max_iter + 1):
+        new = np_gram_leverage(A, w ** (1 - 2 / p)) ** (p / 2)
+        change = np.max(np.abs(np.log(new / w)))
+        w = new
+        if change < tol:
+            return w, it
+    return w, max_iter
+
+
+def np_sketch_leverage(A, m, seed):
+    n, d = A.shape
+    rng = np.random.default_rng(seed)
+    h = rng.integers(0, m, n)
+    s = rng.choice([-1.0, 1.0], n)
+    SA = np.stack([np.bincount(h, weights=s * A[:, j], minlength=m) for j in range(d)], axis=1)
+    R = np.linalg.qr(SA, mode="r")
+    Y = A @ np.linalg.inv(R)
+    return np.einsum("ij,ij->i", Y, Y)
+
+
+def timed(fn, repeat=1):
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+# ---------------------------------------------------------------- quality
+def lp_cost(A, b, x, p):
+    return float(np.sum(np.abs(A @ x - b) ** p))
+
+
+def quality(A, b, k, seeds, ps):
+    rows = []
+    rng = np.random.default_rng(123)
+    X = _directions(A, 64, 32, rng)
+    Ab = np.column_stack([A, b])
+    for p in ps:
+        full_norm = np.sum(np.abs(A @ X) ** p, axis=0)
+        ok = full_norm > 0
+        x_full = lp_regression(A, b, p)
+        c_full = lp_cost(A, b, x_full, p)
+        configs = [
+            ("uniform", "bernoulli"),
+            ("leverage", "bernoulli"),
+            ("lewis", "bernoulli"),
+            ("lewis", "iid"),
+            ("root_leverage", "bernoulli"),
+            ("mixed", "bernoulli"),
+        ]
+        for scheme, method in configs:
+            s_a = sensitivity_scores(A, p, scheme=scheme)
+            s_ab = sensitivity_scores(Ab, p, scheme=scheme)
+            dist, reg = [], []
+            for seed in seeds:
+                idx, w, _ = _sample_raw(s_a, k, method, seed, None)
+                sub = w @ (np.abs(A[idx] @ X) ** p)
+                dist.append(float(np.max(np.abs((sub[ok] / full_norm[ok]) ** (1 / p) - 1))))
+                idx, w, _ = _sample_raw(s_ab, k, method, seed, None)
+                x_s = lp_regression(A[idx], b[idx], p, weights=w)
+                reg.append(lp_cost(A, b, x_s, p) / c_full)
+            row = {
+                "p": p,
+                "scheme": scheme,
+                "sampler": method,
+                "distortion_median": float(np.median(dist)),
+                "distortion_worst": float(np.max(dist)),
+                "regression_median": float(np.median(reg)),
+                "regression_worst": float(np.max(reg)),
+            }
+            rows.append(row)
+            print(
+                f"p={p:<3g} {scheme:>13} {method:>9}  distortion {row['distortion_median']:.3f} / "
+                f"{row['distortion_worst']:.3f}   regression {row['regression_median']:.4f} / "
+                f"{row['regression_worst']:.4f}",
+                flush=True,
+            )
+    return rows
+
+
+def timing(A, tol):
+    d = A.shape[1]
+    m = 4 * d * d
+    res = {}
+
+    def pair(name, rust, ref, ref_name):
+        tr, r_out = timed(rust, 2)
+        tn, n_out = timed(ref, 1)
+        res[name] = {"tamis_s": tr, "numpy_s": tn, "speedup": tn / tr, "numpy_impl": ref_name}
+        print(
+            f"{name:<28} tamis {tr:7.3f} s   numpy {tn:7.3f} s ({ref_name})   {tn / tr:6.1f}x",
+            flush=True,
+        )
+        return r_out, n_out
+
+    tau, tau_qr = pair(
+        "exact leverage", lambda: leverage_scores(A), lambda: np_qr_leverage(A), "QR"
+    )
+    res["exact leverage"]["max_abs_diff"] = float(np.max(np.abs(tau - tau_qr)))
+    pair(
+        "exact leverage (gram)",
+        lambda: leverage_scores(A),
+        lambda: np_gram_leverage(A),
+        "Gram/Cholesky",
+    )
+    sk, _ = pair(
+        "sketched leverage vs QR",
+        lambda: leverage_scores(A, method="sketch", seed=0),
+        lambda: np_qr_leverage(A),
+        "QR exact",
+    )
+    r = sk / tau
+    res["sketched leverage vs QR"]["ratio_range"] = [float(r.min()), float(r.max())]
+    pair(
+        "sketched leverage",
+        lambda: leverage_scores(A, method="sketch", seed=0),
+        lambda: np_sketch_leverage(A, m, 0),
+        "CountSketch",
+    )
+    for p in (1.0, 3.0):
+        (w, info), (wn, it_np) = pair(
+            f"Lewis weights p={p:g}",
+            lambda p=p: lewis_weights(A, p, tol=tol, return_info=True),
+            lambda p=p: np_lewis(A, p, tol),
+            "Gram/Cholesky fixed point",
+        )
+        res[f"Lewis weights p={p:g}"].update(
+            n_iter_tamis=info["n_iter"],
+            n_iter_numpy=it_np,
+            max_rel_diff=float(np.max(np.abs(w - wn) / wn)),
+        )
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=200_000)
+    ap.add_argument("--d", type=int, default=64)
+    ap.add_argument("--rare", type=int, default=8, help="rare-feature columns")
+    ap.add_argument("--k", type=int, default=2000)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--tol", type=float, default=1e-6, help="Lewis tolerance (max |log change|)")
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--out", default="bench-results/coreset.json")
+    args = ap.parse_args()
+    if _core.build_profile != "release":
+        raise SystemExit("refusing to benchmark a debug build")
+    A, b = make_data(args.n, args.d, args.rare, 0)
+    print(
+        f"n={args.n} d={args.d} rare={args.rare} k={args.k} seeds={args.seeds} "
+        f"threads={_core.default_threads} cpus={os.cpu_count()}",
+        flush=True,
+    )
+    t = timing(A, args.tol)
+    q = [] if args.skip_quality else quality(A, b, args.k, list(range(args.seeds)), [1.0, 3.0])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "tamis": tamis.__version__,
+                "numpy": np.__version__,
+                "machine": platform.processor() or platform.machine(),
+                "cpus": os.cpu_count(),
+                "params": vars(args),
+                "timing": t,
+                "quality": q,
+            },
+            indent=2,
+        )
+    )
+    print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()

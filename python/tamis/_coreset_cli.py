@@ -1,0 +1,121 @@
+"""``tamis coreset``: an l_p sensitivity-sampling coreset of an embedding matrix."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tamis.exceptions import InputError
+from tamis.io import ParquetSink
+from tamis.sensitivity import SAMPLERS, SCHEMES, coreset
+
+
+def _embedding_matrix(col: pa.ChunkedArray, name: str) -> np.ndarray:
+    """A (list | large_list | fixed_size_list)<float> column as a dense (n, d) array."""
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    t = col.type
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
+        raise InputError(f"column {name!r} must be a list of numbers, got {t}")
+    if col.null_count:
+        raise InputError(f"column {name!r} has {col.null_count} null rows")
+    n = len(col)
+    lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
+    if n and (lengths != lengths[0]).any():
+        bad = int(np.flatnonzero(lengths != lengths[0])[0])
+        raise InputError(
+            f"column {name!r}: row {bad} has {lengths[bad]} values, row 0 has {lengths[0]}"
+        )
+    values = pc.list_flatten(col).to_numpy(zero_copy_only=False)
+    d = int(lengths[0]) if n else 0
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    return values.reshape(n, d)
+
+
+def cmd_coreset(args: argparse.Namespace) -> int:
+    """Write ``row_id, weight, probability`` of an l_p coreset of the embedding rows."""
+    if (args.input is None) == (args.npy is None):
+        raise ValueError("give exactly one of INPUT (Parquet with --embedding-column) or --npy")
+    if args.npy is not None:
+        A = np.load(args.npy, mmap_mode="r")
+        ids: Any = np.arange(A.shape[0], dtype=np.int64)
+        source = str(args.npy)
+    else:
+        schema = pq.read_schema(args.input)
+        cols = [args.embedding_column]
+        id_col = args.id_column
+        if id_col is None and "id" in schema.names:
+            id_col = "id"
+        if id_col is not None:
+            cols.append(id_col)
+        table = pq.read_table(args.input, columns=cols)
+        A = _embedding_matrix(table.column(args.embedding_column), args.embedding_column)
+        ids = table.column(id_col) if id_col else np.arange(table.num_rows, dtype=np.int64)
+        source = str(args.input)
+    cs = coreset(
+        np.asarray(A),
+        args.k,
+        args.p,
+        scheme=args.scheme,
+        method=args.method,
+        mix=args.mix,
+        seed=args.seed,
+        n_threads=args.threads,
+    )
+    row_id = (
+        pa.array(ids).take(pa.array(cs.indices))
+        if isinstance(ids, pa.ChunkedArray)
+        else pa.array(np.asarray(ids)[cs.indices])
+    )
+    table = pa.table({"row_id": row_id, "weight": cs.weights, "probability": cs.probabilities})
+    params = {
+        "input": source,
+        "embedding_column": args.embedding_column,
+        "k": args.k,
+        "p": args.p,
+        "scheme": args.scheme,
+        "method": args.method,
+        "mix": args.mix,
+        "seed": args.seed,
+        "n": int(A.shape[0]),
+        "d": int(A.shape[1]),
+    }
+    with ParquetSink(args.output, "coreset", params) as sink:
+        sink.write(table)
+    print(
+        f"coreset: {len(cs.indices)} of {A.shape[0]} rows (p={args.p}, {args.scheme}, "
+        f"{args.method}) -> {args.output}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def add_coreset(sub: Any) -> None:
+    """Register ``tamis coreset``."""
+    p = sub.add_parser("coreset", help="l_p sensitivity-sampling coreset of an embedding matrix")
+    p.add_argument("input", nargs="?", type=Path, default=None, help="Parquet file with embeddings")
+    p.add_argument(
+        "--embedding-column", default="embedding", help="list<float> column (default: embedding)"
+    )
+    p.add_argument(
+        "--id-column", default=None, help="row id column (default: id if present, else row number)"
+    )
+    p.add_argument(
+        "--npy", type=Path, default=None, help="read the matrix from a 2-D .npy file instead"
+    )
+    p.add_argument("-k", type=int, required=True, help="sample size (expected size for bernoulli)")
+    p.add_argument("--p", type=float, default=2.0, help="the l_p norm to preserve (default 2)")
+    p.add_argument("--scheme", choices=SCHEMES, default="lewis")
+    p.add_argument("--method", choices=SAMPLERS, default="bernoulli")
+    p.add_argument("--mix", type=float, default=0.5, help="leverage share for --scheme mixed")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output .parquet")
+    p.set_defaults(func=cmd_coreset)

@@ -1,0 +1,197 @@
+//! Binding of `sensitivity`: leverage scores, Lewis weights, sensitivity scores and samplers over
+//! C-contiguous float32/float64 numpy matrices (borrowed, not copied).
+
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+use super::errors::PyExt;
+use crate::sensitivity::{self, Data, Matrix, Sampler, Scheme, SketchConfig};
+
+/// A 2-D float matrix from numpy.
+#[derive(FromPyObject)]
+pub(crate) enum MatArg<'py> {
+    F64(PyReadonlyArray2<'py, f64>),
+    F32(PyReadonlyArray2<'py, f32>),
+}
+
+impl MatArg<'_> {
+    fn matrix(&self) -> PyResult<Matrix<'_>> {
+        fn view<'a, T: numpy::Element>(
+            a: &'a PyReadonlyArray2<'_, T>,
+        ) -> PyResult<(&'a [T], usize, usize)> {
+            if !a.is_c_contiguous() {
+                return Err(PyValueError::new_err(
+                    "A must be C-contiguous (use numpy.ascontiguousarray)",
+                ));
+            }
+            let s = a
+                .as_slice()
+                .map_err(|_| PyValueError::new_err("A must be C-contiguous"))?;
+            let sh = a.shape();
+            Ok((s, sh[0], sh[1]))
+        }
+        let m = match self {
+            MatArg::F64(a) => view(a).and_then(|(s, n, d)| Ok(Matrix::new(Data::F64(s), n, d)?)),
+            MatArg::F32(a) => view(a).and_then(|(s, n, d)| Ok(Matrix::new(Data::F32(s), n, d)?)),
+        };
+        m
+    }
+}
+
+fn scores_slice<'a>(s: &'a PyReadonlyArray1<'_, f64>) -> PyResult<&'a [f64]> {
+    s.as_slice()
+        .map_err(|_| PyValueError::new_err("scores must be a contiguous float64 array"))
+}
+
+type LeverageOut<'py> = (Bound<'py, PyArray1<f64>>, usize, &'static str, f64);
+
+#[pyfunction(name = "leverage_scores")]
+#[pyo3(signature = (a, *, method = "exact", sketch_rows = None, jl_dim = None, seed = 0, n_threads = None))]
+pub(crate) fn leverage_scores_py<'py>(
+    py: Python<'py>,
+    a: MatArg<'py>,
+    method: &str,
+    sketch_rows: Option<usize>,
+    jl_dim: Option<usize>,
+    seed: u64,
+    n_threads: Option<usize>,
+) -> PyResult<LeverageOut<'py>> {
+    let m = a.matrix()?;
+    let lev = match method {
+        "exact" => py.compute(|| sensitivity::leverage_scores(&m, n_threads))?,
+        "sketch" => {
+            let cfg = SketchConfig {
+                sketch_rows,
+                jl_dim,
+                seed,
+            };
+            py.compute(|| sensitivity::sketched_leverage_scores(&m, &cfg, n_threads))?
+        }
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "method must be 'exact' or 'sketch', got {other:?}"
+            )))
+        }
+    };
+    Ok((
+        lev.scores.into_pyarray(py),
+        lev.rank,
+        lev.solver.name(),
+        lev.gram_condition,
+    ))
+}
+
+type LewisOut<'py> = (Bound<'py, PyArray1<f64>>, usize, bool, f64, usize);
+
+#[pyfunction(name = "lewis_weights")]
+#[pyo3(signature = (a, p, *, tol = 1e-8, max_iter = 100, n_threads = None))]
+pub(crate) fn lewis_weights_py<'py>(
+    py: Python<'py>,
+    a: MatArg<'py>,
+    p: f64,
+    tol: f64,
+    max_iter: usize,
+    n_threads: Option<usize>,
+) -> PyResult<LewisOut<'py>> {
+    let m = a.matrix()?;
+    let lw = py.compute(|| sensitivity::lewis_weights(&m, p, tol, max_iter, n_threads))?;
+    Ok((
+        lw.weights.into_pyarray(py),
+        lw.n_iter,
+        lw.converged,
+        lw.max_change,
+        lw.rank,
+    ))
+}
+
+#[pyfunction(name = "sensitivity_scores")]
+#[pyo3(signature = (a, p, *, scheme = "lewis", mix = 0.5, tol = 1e-8, max_iter = 100, n_threads = None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sensitivity_scores_py<'py>(
+    py: Python<'py>,
+    a: MatArg<'py>,
+    p: f64,
+    scheme: &str,
+    mix: f64,
+    tol: f64,
+    max_iter: usize,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let scheme = match scheme {
+        "uniform" => Scheme::Uniform,
+        "leverage" => Scheme::Leverage,
+        "root_leverage" => Scheme::RootLeverage,
+        "lewis" => Scheme::Lewis,
+        "mixed" => Scheme::Mixed { alpha: mix },
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "scheme must be one of 'lewis', 'leverage', 'root_leverage', 'mixed', 'uniform', got {other:?}"
+            )))
+        }
+    };
+    let m = a.matrix()?;
+    Ok(py
+        .compute(|| sensitivity::sensitivity_scores(&m, p, scheme, tol, max_iter, n_threads))?
+        .into_pyarray(py))
+}
+
+type SampleOut<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+#[pyfunction(name = "sample")]
+#[pyo3(signature = (scores, k, *, method = "bernoulli", seed = 0, n_threads = None))]
+pub(crate) fn sample_py<'py>(
+    py: Python<'py>,
+    scores: Bound<'py, PyAny>,
+    k: usize,
+    method: &str,
+    seed: u64,
+    n_threads: Option<usize>,
+) -> PyResult<SampleOut<'py>> {
+    let scores: PyReadonlyArray1<'py, f64> = scores
+        .extract()
+        .map_err(|_| PyTypeError::new_err("scores must be a 1-D float64 array"))?;
+    let s = scores_slice(&scores)?;
+    let method = match method {
+        "iid" => Sampler::Iid,
+        "bernoulli" => Sampler::Bernoulli,
+        "priority" => Sampler::Priority,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "method must be 'bernoulli', 'iid' or 'priority', got {other:?}"
+            )))
+        }
+    };
+    let out = py.compute(|| sensitivity::sample(s, k, method, seed, n_threads))?;
+    let idx: Vec<i64> = out.indices.iter().map(|&i| i as i64).collect();
+    Ok((
+        idx.into_pyarray(py),
+        out.weights.into_pyarray(py),
+        out.probabilities.into_pyarray(py),
+    ))
+}
+
+#[pyfunction(name = "bernoulli_probabilities")]
+pub(crate) fn bernoulli_probabilities_py<'py>(
+    py: Python<'py>,
+    scores: PyReadonlyArray1<'py, f64>,
+    k: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let s = scores_slice(&scores)?;
+    Ok(py
+        .compute(|| sensitivity::sample::bernoulli_probabilities(s, k))?
+        .into_pyarray(py))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(leverage_scores_py, m)?)?;
+    m.add_function(wrap_pyfunction!(lewis_weights_py, m)?)?;
+    m.add_function(wrap_pyfunction!(sensitivity_scores_py, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_py, m)?)?;
+    m.add_function(wrap_pyfunction!(bernoulli_probabilities_py, m)?)?;
+    Ok(())
+}

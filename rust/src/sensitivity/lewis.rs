@@ -1,0 +1,166 @@
+//! l_p Lewis weights (Cohen & Peng 2015) and the sensitivity upper bounds built on them.
+
+use super::leverage::quadratic_forms;
+use super::{check_p, Matrix};
+use crate::error::{Error, Result};
+use crate::parallel::with_threads;
+
+/// Lewis weights with convergence facts.
+#[derive(Clone, Debug)]
+pub struct Lewis {
+    /// w_i ≥ 0 with Σw = rank A at the fixed point; zero rows get 0.
+    pub weights: Vec<f64>,
+    /// Fixed-point iterations run (each is one Gram pass and one solve pass over A).
+    pub n_iter: usize,
+    /// Whether max_i |ln(w_i⁺/w_i)| fell below `tol`.
+    pub converged: bool,
+    /// Last max_i |ln(w_i⁺/w_i)|.
+    pub max_change: f64,
+    /// Numerical rank of A.
+    pub rank: usize,
+}
+
+/// l_p Lewis weights: the fixed point w_i = (a_iᵀ(AᵀW^{1−2/p}A)⁺a_i)^{p/2}, found by iterating the
+/// map from w = 1, which contracts ln w by |p/2 − 1| per step (Cohen & Peng 2015, Lemma 2.4), so
+/// about log₂(1/tol) iterations at p = 1 and one at p = 2 (where w = leverage).
+///
+/// # Errors
+/// `p < 1`, `p >= 4` (the fixed point no longer contracts; the concave program of
+/// Fazel–Lee–Padmanabhan–Sidford 2022 is not implemented), `tol <= 0`, `max_iter == 0`.
+pub fn lewis_weights(
+    a: &Matrix,
+    p: f64,
+    tol: f64,
+    max_iter: usize,
+    n_threads: Option<usize>,
+) -> Result<Lewis> {
+    check_p(p)?;
+    if p >= 4.0 {
+        return Err(Error::param(
+            "p",
+            format!(
+                "must be < 4 for Lewis weights (the fixed-point iteration diverges for p >= 4 \
+                 and the concave program is not implemented), got {p}"
+            ),
+        ));
+    }
+    if tol.is_nan() || tol <= 0.0 {
+        return Err(Error::param("tol", format!("must be > 0, got {tol}")));
+    }
+    if max_iter == 0 {
+        return Err(Error::param("max_iter", "must be >= 1, got 0"));
+    }
+    with_threads(n_threads, || {
+        let mut w: Vec<f64> = a
+            .row_norms_sq()
+            .into_iter()
+            .map(|r| if r > 0.0 { 1.0 } else { 0.0 })
+            .collect();
+        let expo = 0.5 - 1.0 / p;
+        let mut out = Lewis {
+            weights: Vec::new(),
+            n_iter: 0,
+            converged: false,
+            max_change: f64::INFINITY,
+            rank: 0,
+        };
+        for it in 1..=max_iter {
+            let scale: Vec<f64> = w
+                .iter()
+                .map(|&v| if v > 0.0 { v.powf(expo) } else { 0.0 })
+                .collect();
+            let lev = quadratic_forms(a, Some(&scale));
+            let new: Vec<f64> = lev
+                .scores
+                .iter()
+                .map(|&q| q.max(0.0).powf(p / 2.0))
+                .collect();
+            let change = w
+                .iter()
+                .zip(&new)
+                .map(|(&o, &n)| match (o > 0.0, n > 0.0) {
+                    (true, true) => (n / o).ln().abs(),
+                    (false, false) => 0.0,
+                    _ => f64::INFINITY,
+                })
+                .fold(0.0, f64::max);
+            w = new;
+            out.n_iter = it;
+            out.max_change = change;
+            out.rank = lev.rank;
+            // At p = 2 the map is constant after one step: w is the leverage of A.
+            if change < tol || (p - 2.0).abs() < f64::EPSILON {
+                out.converged = true;
+                break;
+            }
+        }
+        out.weights = w;
+        out
+    })
+}
+
+/// How row scores are turned into sampling scores.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scheme {
+    /// Every row scores 1.
+    Uniform,
+    /// Leverage τ_i (an l_2 sensitivity).
+    Leverage,
+    /// τ_i^{p/2}, an upper bound on the l_p sensitivity for p ≤ 2 (a heuristic above 2).
+    RootLeverage,
+    /// d^{max(0, p/2−1)}·w_i with w the l_p Lewis weights: an upper bound for 1 ≤ p < 4.
+    Lewis,
+    /// α·τ/Στ + (1−α)·s/Σs with s the Lewis bound (Munteanu & Omlor 2024).
+    Mixed {
+        /// Weight α ∈ [0, 1] of leverage.
+        alpha: f64,
+    },
+}
+
+/// Sampling scores of every row under `scheme` (see [`Scheme`]); `tol` and `max_iter` are passed
+/// to [`lewis_weights`] when the scheme needs them.
+///
+/// # Errors
+/// Those of [`lewis_weights`]; `alpha` outside [0, 1].
+pub fn sensitivity_scores(
+    a: &Matrix,
+    p: f64,
+    scheme: Scheme,
+    tol: f64,
+    max_iter: usize,
+    n_threads: Option<usize>,
+) -> Result<Vec<f64>> {
+    check_p(p)?;
+    let lewis_bound = |a: &Matrix| -> Result<Vec<f64>> {
+        let lw = lewis_weights(a, p, tol, max_iter, n_threads)?;
+        let c = (a.d as f64).powf((p / 2.0 - 1.0).max(0.0));
+        Ok(lw.weights.into_iter().map(|w| c * w).collect())
+    };
+    let lev = |a: &Matrix| -> Result<Vec<f64>> {
+        Ok(with_threads(n_threads, || quadratic_forms(a, None))?.scores)
+    };
+    match scheme {
+        Scheme::Uniform => Ok(vec![1.0; a.n]),
+        Scheme::Leverage => lev(a),
+        Scheme::RootLeverage => Ok(lev(a)?
+            .into_iter()
+            .map(|t| t.max(0.0).powf(p / 2.0))
+            .collect()),
+        Scheme::Lewis => lewis_bound(a),
+        Scheme::Mixed { alpha } => {
+            if !(0.0..=1.0).contains(&alpha) {
+                return Err(Error::param(
+                    "mix",
+                    format!("must be in [0, 1], got {alpha}"),
+                ));
+            }
+            let t = lev(a)?;
+            let s = lewis_bound(a)?;
+            let (st, ss) = (t.iter().sum::<f64>(), s.iter().sum::<f64>());
+            Ok(t.iter()
+                .zip(&s)
+                .map(|(&t, &s)| alpha * t / st + (1.0 - alpha) * s / ss)
+                .collect())
+        }
+    }
+}
