@@ -205,8 +205,8 @@ def kl_reduction(
 class MinHasher:
     """MinHash signatures (see :func:`tamis.minhash_signatures`)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         num_perm: int = 128,
         scheme: str = "fast",
@@ -219,7 +219,7 @@ class MinHasher:
         nfkc: bool = False,
         strip_punctuation: bool = False,
         fold_whitespace: bool = False,
-    ) -> None: ...
+    ) -> MinHasher: ...
     @property
     def num_perm(self) -> int:
         """Signature length."""
