@@ -217,7 +217,7 @@ impl PyTopK {
             let mut top = inner.lock().unwrap_or_else(PoisonError::into_inner);
             (0..keys.len())
                 .map(|i| {
-                    elig.map_or(true, |e| e[i])
+                    elig.is_none_or(|e| e[i])
                         && top.push(Entry {
                             key: keys[i],
                             id_hash: ids[i],
