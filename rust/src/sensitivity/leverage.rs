@@ -1,6 +1,7 @@
 //! Leverage scores and the weighted quadratic forms a_iᵀ(AᵀS²A)⁺a_i behind them.
 
 use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::triangular_inverse::{invert_lower_triangular, invert_upper_triangular};
 use faer::{Accum, Mat, MatRef, Par, Side};
 use rayon::prelude::*;
@@ -75,8 +76,19 @@ fn gram(a: &Matrix, scale: Option<&[f64]>) -> Mat<f64> {
             let mut buf = Vec::new();
             for b in g * per_group..((g + 1) * per_group).min(n_blocks) {
                 let (r0, r1) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
+                // Lower triangle only (a syrk): half the flops of a full product.
                 a.with_block(r0, r1, scale, &mut buf, |x| {
-                    matmul(acc.as_mut(), Accum::Add, x.transpose(), x, 1.0, Par::Seq);
+                    triangular::matmul(
+                        acc.as_mut(),
+                        BlockStructure::TriangularLower,
+                        Accum::Add,
+                        x.transpose(),
+                        BlockStructure::Rectangular,
+                        x,
+                        BlockStructure::Rectangular,
+                        1.0,
+                        Par::Seq,
+                    );
                 });
             }
             acc
@@ -86,11 +98,17 @@ fn gram(a: &Matrix, scale: Option<&[f64]>) -> Mat<f64> {
     for p in &partial {
         total += p;
     }
+    for i in 0..d {
+        for j in i + 1..d {
+            total[(i, j)] = total[(j, i)];
+        }
+    }
     total
 }
 
-/// q_i = ‖a_iᵀ T‖² for a d × c matrix T, one block of rows per task.
-fn row_quad(a: &Matrix, t: MatRef<'_, f64>) -> Vec<f64> {
+/// q_i = ‖a_iᵀ T‖² for a d × c matrix T (upper triangular when `upper`), one block of rows per
+/// task.
+fn row_quad(a: &Matrix, t: MatRef<'_, f64>, upper: bool) -> Vec<f64> {
     let n = a.n;
     let c = t.ncols();
     let mut q = vec![0.0; n];
@@ -100,7 +118,21 @@ fn row_quad(a: &Matrix, t: MatRef<'_, f64>) -> Vec<f64> {
         let mut buf = Vec::new();
         let mut y = Mat::<f64>::zeros(r1 - r0, c);
         a.with_block(r0, r1, None, &mut buf, |x| {
-            matmul(y.as_mut(), Accum::Replace, x, t, 1.0, Par::Seq);
+            if upper {
+                triangular::matmul(
+                    y.as_mut(),
+                    BlockStructure::Rectangular,
+                    Accum::Replace,
+                    x,
+                    BlockStructure::Rectangular,
+                    t,
+                    BlockStructure::TriangularUpper,
+                    1.0,
+                    Par::Seq,
+                );
+            } else {
+                matmul(y.as_mut(), Accum::Replace, x, t, 1.0, Par::Seq);
+            }
         });
         for (i, o) in out.iter_mut().enumerate() {
             *o = (0..c).map(|j| y[(i, j)] * y[(i, j)]).sum();
@@ -153,7 +185,7 @@ pub fn quadratic_forms(a: &Matrix, scale: Option<&[f64]>) -> Leverage {
     let g = gram(a, scale);
     if let Some((t, cond)) = cholesky_map(&g) {
         return Leverage {
-            scores: row_quad(a, t.as_ref()),
+            scores: row_quad(a, t.as_ref(), true),
             rank: d,
             solver: Solver::Cholesky,
             gram_condition: cond,
@@ -187,7 +219,7 @@ pub fn quadratic_forms(a: &Matrix, scale: Option<&[f64]>) -> Leverage {
             .sum()
     };
     Leverage {
-        scores: row_quad(a, t.as_ref()),
+        scores: row_quad(a, t.as_ref(), false),
         rank,
         solver: Solver::Qr,
         gram_condition: cond,
@@ -279,7 +311,7 @@ pub fn sketched_leverage_scores(
             t = tg;
         }
         Leverage {
-            scores: row_quad(a, t.as_ref()),
+            scores: row_quad(a, t.as_ref(), false),
             rank,
             solver: Solver::Sketch,
             gram_condition: f64::NAN,
