@@ -1,5 +1,7 @@
 //! l_p Lewis weights (Cohen & Peng 2015) and the sensitivity upper bounds built on them.
 
+use rayon::prelude::*;
+
 use super::leverage::quadratic_forms;
 use super::{check_p, Matrix};
 use crate::error::{Error, Result};
@@ -74,8 +76,11 @@ pub fn lewis_weights(
         let mut beta = 4.0 / (2.0 + p);
         let mut prev = f64::INFINITY;
         for it in 1..=max_iter {
+            // Elementwise maps run in parallel (powf/ln over n rows is not free next to the
+            // O(nd²) passes); each entry depends on its own row only, so the bits do not change.
             let scale: Vec<f64> = w
-                .iter()
+                .par_iter()
+                .with_min_len(4096)
                 .map(|&v| if v > 0.0 { v.powf(expo) } else { 0.0 })
                 .collect();
             let lev = quadratic_forms(a, Some(&scale));
@@ -85,15 +90,17 @@ pub fn lewis_weights(
                 .map(|&q| q.max(0.0).powf(p / 2.0))
                 .collect();
             // Residual of the fixed-point equation: max_i |ln(T(w)_i / w_i)|.
+            // max is exact in any order, so a parallel reduction is still deterministic.
             let change = w
-                .iter()
+                .par_iter()
                 .zip(&t)
+                .with_min_len(4096)
                 .map(|(&o, &n)| match (o > 0.0, n > 0.0) {
                     (true, true) => (n / o).ln().abs(),
                     (false, false) => 0.0,
                     _ => f64::INFINITY,
                 })
-                .fold(0.0, f64::max);
+                .reduce(|| 0.0, f64::max);
             out.n_iter = it;
             out.max_change = change;
             out.rank = lev.rank;
@@ -107,13 +114,16 @@ pub fn lewis_weights(
                 beta = 1.0;
             }
             prev = change;
-            for (wi, &ti) in w.iter_mut().zip(&t) {
-                *wi = if *wi > 0.0 && ti > 0.0 {
-                    (*wi).powf(1.0 - beta) * ti.powf(beta)
-                } else {
-                    ti
-                };
-            }
+            w.par_iter_mut()
+                .zip(&t)
+                .with_min_len(4096)
+                .for_each(|(wi, &ti)| {
+                    *wi = if *wi > 0.0 && ti > 0.0 {
+                        (*wi).powf(1.0 - beta) * ti.powf(beta)
+                    } else {
+                        ti
+                    };
+                });
         }
         out.weights = w;
         out
