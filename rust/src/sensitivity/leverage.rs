@@ -106,9 +106,8 @@ fn gram(a: &Matrix, scale: Option<&[f64]>) -> Mat<f64> {
     total
 }
 
-/// q_i = ‖a_iᵀ T‖² for a d × c matrix T (upper triangular when `upper`), one block of rows per
-/// task.
-fn row_quad(a: &Matrix, t: MatRef<'_, f64>, upper: bool) -> Vec<f64> {
+/// q_i = ‖a_iᵀ T‖² for a d × c matrix T, one block of rows per task.
+fn row_quad(a: &Matrix, t: MatRef<'_, f64>) -> Vec<f64> {
     let n = a.n;
     let c = t.ncols();
     let mut q = vec![0.0; n];
@@ -117,25 +116,17 @@ fn row_quad(a: &Matrix, t: MatRef<'_, f64>, upper: bool) -> Vec<f64> {
         let r1 = r0 + out.len();
         let mut buf = Vec::new();
         let mut y = Mat::<f64>::zeros(r1 - r0, c);
+        // A full product: faer's triangular kernel measured slower than gemm here, even though
+        // T is upper triangular on the Cholesky route.
         a.with_block(r0, r1, None, &mut buf, |x| {
-            if upper {
-                triangular::matmul(
-                    y.as_mut(),
-                    BlockStructure::Rectangular,
-                    Accum::Replace,
-                    x,
-                    BlockStructure::Rectangular,
-                    t,
-                    BlockStructure::TriangularUpper,
-                    1.0,
-                    Par::Seq,
-                );
-            } else {
-                matmul(y.as_mut(), Accum::Replace, x, t, 1.0, Par::Seq);
-            }
+            matmul(y.as_mut(), Accum::Replace, x, t, 1.0, Par::Seq);
         });
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = (0..c).map(|j| y[(i, j)] * y[(i, j)]).sum();
+        // Column by column: y is column-major, so this walks contiguous memory and vectorises.
+        // Each row still sums its columns in the order 0..c, whatever the thread count.
+        for j in 0..c {
+            for (o, v) in out.iter_mut().zip(y.col_as_slice(j)) {
+                *o += v * v;
+            }
         }
     });
     q
@@ -185,7 +176,7 @@ pub fn quadratic_forms(a: &Matrix, scale: Option<&[f64]>) -> Leverage {
     let g = gram(a, scale);
     if let Some((t, cond)) = cholesky_map(&g) {
         return Leverage {
-            scores: row_quad(a, t.as_ref(), true),
+            scores: row_quad(a, t.as_ref()),
             rank: d,
             solver: Solver::Cholesky,
             gram_condition: cond,
@@ -219,7 +210,7 @@ pub fn quadratic_forms(a: &Matrix, scale: Option<&[f64]>) -> Leverage {
             .sum()
     };
     Leverage {
-        scores: row_quad(a, t.as_ref(), false),
+        scores: row_quad(a, t.as_ref()),
         rank,
         solver: Solver::Qr,
         gram_condition: cond,
@@ -311,7 +302,7 @@ pub fn sketched_leverage_scores(
             t = tg;
         }
         Leverage {
-            scores: row_quad(a, t.as_ref(), false),
+            scores: row_quad(a, t.as_ref()),
             rank,
             solver: Solver::Sketch,
             gram_condition: f64::NAN,
