@@ -297,3 +297,15 @@ def test_cli_npy_and_parquet(tmp_path):
     assert t2.column("row_id").to_pylist() == [f"doc{i}" for i in cs.indices]
     np.testing.assert_allclose(t2.column("weight").to_numpy(), cs.weights)
     assert main(["coreset", "--npy", str(tmp_path / "a.npy"), "-k", "5000", "-o", str(out)]) == 1
+
+
+def test_lewis_rank_deficient_sums_to_rank():
+    rng = np.random.default_rng(13)
+    A = rng.standard_normal((3000, 6))
+    A[:, 5] = A[:, 0] + A[:, 1]
+    A[10] = 0
+    for p in (1.0, 3.0):
+        w, info = lewis_weights(A, p, return_info=True)
+        assert info["rank"] == 5
+        assert abs(w.sum() - 5) < 1e-6
+        assert w[10] == 0

@@ -205,8 +205,8 @@ def kl_reduction(
 class MinHasher:
     """MinHash signatures (see :func:`tamis.minhash_signatures`)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         num_perm: int = 128,
         scheme: str = "fast",
@@ -219,7 +219,7 @@ class MinHasher:
         nfkc: bool = False,
         strip_punctuation: bool = False,
         fold_whitespace: bool = False,
-    ) -> None: ...
+    ) -> MinHasher: ...
     @property
     def num_perm(self) -> int:
         """Signature length."""
@@ -350,3 +350,52 @@ def candidate_rows(
     n_threads: Optional[int] = None,
 ) -> npt.NDArray[np.bool_]:
     """Rows sharing at least one band with another row."""
+
+# --- sensitivity (l_p sensitivity sampling; documented API in tamis.sensitivity) ---
+_FloatMatrix: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+
+def leverage_scores(
+    a: _FloatMatrix,
+    *,
+    method: str = "exact",
+    sketch_rows: Optional[int] = None,
+    jl_dim: Optional[int] = None,
+    seed: int = 0,
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.float64], int, str, float]:
+    """Leverage scores of a C-contiguous matrix: ``(scores, rank, solver, gram_condition)``."""
+
+def lewis_weights(
+    a: _FloatMatrix,
+    p: float,
+    *,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.float64], int, bool, float, int]:
+    """l_p Lewis weights: ``(weights, n_iter, converged, max_change, rank)``."""
+
+def sensitivity_scores(
+    a: _FloatMatrix,
+    p: float,
+    *,
+    scheme: str = "lewis",
+    mix: float = 0.5,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+    n_threads: Optional[int] = None,
+) -> npt.NDArray[np.float64]:
+    """Sampling scores under ``scheme`` (lewis, leverage, root_leverage, mixed, uniform)."""
+
+def sample(
+    scores: npt.NDArray[np.float64],
+    k: int,
+    *,
+    method: str = "bernoulli",
+    seed: int = 0,
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Weighted sample: ``(indices, weights, inclusion probabilities)``."""
+
+def bernoulli_probabilities(scores: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
+    """``p_i = min(1, c·s_i)`` with ``Σp_i = k``."""

@@ -1,5 +1,7 @@
 //! l_p Lewis weights (Cohen & Peng 2015) and the sensitivity upper bounds built on them.
 
+use rayon::prelude::*;
+
 use super::leverage::quadratic_forms;
 use super::{check_p, Matrix};
 use crate::error::{Error, Result};
@@ -12,17 +14,18 @@ pub struct Lewis {
     pub weights: Vec<f64>,
     /// Fixed-point iterations run (each is one Gram pass and one solve pass over A).
     pub n_iter: usize,
-    /// Whether max_i |ln(w_i⁺/w_i)| fell below `tol`.
+    /// Whether the residual max_i |ln(T(w)_i/w_i)| fell below `tol`.
     pub converged: bool,
-    /// Last max_i |ln(w_i⁺/w_i)|.
+    /// Last residual max_i |ln(T(w)_i/w_i)|.
     pub max_change: f64,
     /// Numerical rank of A.
     pub rank: usize,
 }
 
 /// l_p Lewis weights: the fixed point w_i = (a_iᵀ(AᵀW^{1−2/p}A)⁺a_i)^{p/2}, found by iterating the
-/// map from w = 1, which contracts ln w by |p/2 − 1| per step (Cohen & Peng 2015, Lemma 2.4), so
-/// about log₂(1/tol) iterations at p = 1 and one at p = 2 (where w = leverage).
+/// map T from w = 1 (Cohen & Peng 2015: T contracts ln w by |p/2 − 1|), over-relaxed as explained
+/// in the loop; one iteration at p = 2 (where w = leverage). Stops when the residual
+/// max_i |ln(T(w)_i / w_i)| < `tol` and returns T(w).
 ///
 /// # Errors
 /// `p < 1`, `p >= 4` (the fixed point no longer contracts; the concave program of
@@ -64,35 +67,63 @@ pub fn lewis_weights(
             max_change: f64::INFINITY,
             rank: 0,
         };
+        // Over-relaxed in log space: ln w ← ln w + β(ln T(w) − ln w) with β = 4/(2+p). At the
+        // fixed point the Jacobian of ln T is (1 − p/2)·P with P similar to a PSD matrix of
+        // spectral radius 1, so its eigenvalues lie between 0 and 1 − p/2; this β minimises
+        // max |1 − β(1 − λ)| over that interval, improving the rate from |p−2|/2 to |p−2|/(p+2)
+        // (p = 1: 1/2 → 1/3; p = 3: 1/2 → 1/5). If the residual ever grows, plain Cohen–Peng
+        // steps (β = 1, a global contraction) take over.
+        let mut beta = 4.0 / (2.0 + p);
+        let mut prev = f64::INFINITY;
         for it in 1..=max_iter {
+            // Elementwise maps run in parallel (powf/ln over n rows is not free next to the
+            // O(nd²) passes); each entry depends on its own row only, so the bits do not change.
             let scale: Vec<f64> = w
-                .iter()
+                .par_iter()
+                .with_min_len(4096)
                 .map(|&v| if v > 0.0 { v.powf(expo) } else { 0.0 })
                 .collect();
             let lev = quadratic_forms(a, Some(&scale));
-            let new: Vec<f64> = lev
+            let t: Vec<f64> = lev
                 .scores
                 .iter()
                 .map(|&q| q.max(0.0).powf(p / 2.0))
                 .collect();
+            // Residual of the fixed-point equation: max_i |ln(T(w)_i / w_i)|.
+            // max is exact in any order, so a parallel reduction is still deterministic.
             let change = w
-                .iter()
-                .zip(&new)
+                .par_iter()
+                .zip(&t)
+                .with_min_len(4096)
                 .map(|(&o, &n)| match (o > 0.0, n > 0.0) {
                     (true, true) => (n / o).ln().abs(),
                     (false, false) => 0.0,
                     _ => f64::INFINITY,
                 })
-                .fold(0.0, f64::max);
-            w = new;
+                .reduce(|| 0.0, f64::max);
             out.n_iter = it;
             out.max_change = change;
             out.rank = lev.rank;
-            // At p = 2 the map is constant after one step: w is the leverage of A.
-            if change < tol || (p - 2.0).abs() < f64::EPSILON {
-                out.converged = true;
+            // At p = 2 the map is constant after one step: T(w) is the leverage of A.
+            if change < tol || (p - 2.0).abs() < f64::EPSILON || it == max_iter {
+                out.converged = change < tol || (p - 2.0).abs() < f64::EPSILON;
+                w = t;
                 break;
             }
+            if change > prev {
+                beta = 1.0;
+            }
+            prev = change;
+            w.par_iter_mut()
+                .zip(&t)
+                .with_min_len(4096)
+                .for_each(|(wi, &ti)| {
+                    *wi = if *wi > 0.0 && ti > 0.0 {
+                        (*wi).powf(1.0 - beta) * ti.powf(beta)
+                    } else {
+                        ti
+                    };
+                });
         }
         out.weights = w;
         out

@@ -45,8 +45,9 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
-/// Rows per block: the unit of parallel work and of the fixed summation order.
-pub const BLOCK: usize = 256;
+/// Rows per block: the unit of parallel work and of the fixed summation order (1024 rows keep
+/// faer's syrk kernel efficient; the output depends on it, never on the thread count).
+pub const BLOCK: usize = 1024;
 
 /// Borrowed row-major data of a dense matrix.
 #[derive(Clone, Copy, Debug)]
