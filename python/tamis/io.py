@@ -237,7 +237,10 @@ def _iter_file(path: Path, batch_size: int, columns: list[str] | None) -> Iterat
         cols = None
         if columns is not None:
             cols = [c for c in columns if c in pf.schema_arrow.names]
-        yield from pf.iter_batches(batch_size=batch_size, columns=cols)
+        # One row group at a time: iter_batches over the whole file reads ahead, and its peak
+        # memory grows with the file (measured: 82 MB at 10k documents, 169 MB at 40k).
+        for rg in range(pf.num_row_groups):
+            yield from pf.iter_batches(batch_size=batch_size, columns=cols, row_groups=[rg])
     else:
         # pyarrow sizes JSON blocks in bytes; ~512 bytes per document is a fair guess.
         yield from _iter_json(path, compression, max(1 << 20, batch_size * 512))

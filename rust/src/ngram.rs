@@ -125,32 +125,60 @@ pub struct Scratch {
 }
 
 /// Memo of n-gram → SHA-256 bucket. SHA-256 plus the 256-bit modulo costs ~20× an XXH3 bucket,
-/// and n-grams are Zipf-distributed, so most lookups hit. Keys are the exact bytes (no hash
-/// collision can change a bucket); the memo is emptied when it reaches [`ShaCache::CAPACITY`].
+/// and n-grams are Zipf-distributed, so most lookups hit. A direct-mapped table indexed by the
+/// n-gram's XXH3 hash; a slot stores the exact bytes (up to [`MEMO_BYTES`]), so a hash collision
+/// can never change a bucket, and longer n-grams simply bypass the memo.
 #[derive(Default)]
 struct ShaCache {
     n_buckets: u32,
-    map: std::collections::HashMap<Box<[u8]>, u32, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
+    slots: Vec<MemoSlot>,
+}
+
+/// Longest n-gram (bytes) kept in the SHA-256 memo.
+const MEMO_BYTES: usize = 51;
+
+#[derive(Clone, Copy)]
+struct MemoSlot {
+    hash: u64,
+    bucket: u32,
+    /// `u8::MAX`: empty.
+    len: u8,
+    bytes: [u8; MEMO_BYTES],
 }
 
 impl ShaCache {
-    /// About 10 MB per thread at short n-grams.
-    const CAPACITY: usize = 1 << 18;
+    /// 2^16 slots of 64 bytes: 4 MiB per thread.
+    const SLOTS: usize = 1 << 16;
 
     #[inline]
     fn bucket(&mut self, bytes: &[u8], n_buckets: u32) -> u32 {
-        if self.n_buckets != n_buckets {
-            self.map.clear();
+        if bytes.len() > MEMO_BYTES {
+            return sha256_mod(bytes, n_buckets);
+        }
+        if self.n_buckets != n_buckets || self.slots.is_empty() {
+            let empty = MemoSlot {
+                hash: 0,
+                bucket: 0,
+                len: u8::MAX,
+                bytes: [0; MEMO_BYTES],
+            };
+            self.slots.clear();
+            self.slots.resize(Self::SLOTS, empty);
             self.n_buckets = n_buckets;
         }
-        if let Some(&b) = self.map.get(bytes) {
-            return b;
+        let h = hash64(bytes, 0);
+        let slot = &mut self.slots[(h as usize) & (Self::SLOTS - 1)];
+        if slot.hash == h
+            && usize::from(slot.len) == bytes.len()
+            && &slot.bytes[..bytes.len()] == bytes
+        {
+            return slot.bucket;
         }
         let b = sha256_mod(bytes, n_buckets);
-        if self.map.len() >= Self::CAPACITY {
-            self.map.clear();
-        }
-        self.map.insert(bytes.into(), b);
+        slot.hash = h;
+        slot.bucket = b;
+        slot.len = bytes.len() as u8;
+        slot.bytes[..bytes.len()].copy_from_slice(bytes);
         b
     }
 }
