@@ -1,0 +1,636 @@
+"""Ray Data backend: the local pipelines (DSIR, MinHash dedup, model scoring) on a Ray cluster.
+
+Needs the ``ray`` extra (``pip install 'tamis[ray]'``); the rest of tamis never imports Ray. Every
+per-block step calls the same Rust functions as the local backend, and the results are the same
+for any number of blocks:
+
+* DSIR: per-block bucket counts (``HashingFeaturizer.count``) summed on the driver, the fitted
+  model broadcast, per-block log weights + Gumbel top-k (``_core.TopK``, keys from
+  ``_core.gumbel_noise`` of the id hash), then the global top-k on the driver from the per-block
+  candidates (exact: every global winner is a winner of its block).
+* MinHash dedup: per-block signatures, band keys and exact text hashes; a Ray groupby on the band
+  key keeps the buckets with two or more rows; the driver verifies them with
+  ``_core.edges_from_keys`` (signatures, or shingle sets, of the candidate rows only) and joins
+  the components with ``_core.union_roots`` (4 bytes per document).
+* Scoring: an actor pool (``ActorPoolStrategy``) of :class:`tamis.LMScorer` replicas, each with
+  ``num_gpus``.
+
+Rows are numbered once (``__pos``, a global row number in input order); from then on no step
+depends on block order or size.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+
+from tamis import _core
+from tamis.io import buffers
+
+__all__ = [
+    "DedupResult",
+    "dedup",
+    "dsir_fit",
+    "dsir_resample",
+    "read_dataset",
+    "row_numbered",
+    "score",
+]
+
+POS = "__pos"
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the Ray backend needs Ray Data: pip install 'tamis[ray]' (ray[data])"
+        ) from e
+    return ray
+
+
+def init(address: Optional[str] = None, **kwargs: Any) -> Any:
+    """Connect to (or start) a Ray cluster unless one is already connected; order-preserving."""
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init(address=address, **kwargs)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = False
+    return ray
+
+
+# -- input ----------------------------------------------------------------------------------------
+
+
+def read_dataset(source: Any, *, text_column: str = "text") -> Any:
+    """A Ray Dataset from a Dataset, a path / list of paths (Parquet or JSON lines), an Arrow
+    table, or a list of texts."""
+    ray = init()
+    if isinstance(source, ray.data.Dataset):
+        return source
+    if isinstance(source, pa.Table):
+        return ray.data.from_arrow(source)
+    suffixes = (".parquet", ".jsonl", ".json", ".jsonl.gz", ".json.gz")
+    if isinstance(source, (list, tuple)) and all(isinstance(t, str) for t in source):
+        if not source or not all(t.endswith(suffixes) for t in source):
+            return ray.data.from_arrow(pa.table({text_column: pa.array(source, pa.large_string())}))
+    paths = [str(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
+    if all(p.endswith(".parquet") or Path(p).is_dir() for p in paths):
+        return ray.data.read_parquet(paths)
+    if all(p.endswith((".jsonl", ".json", ".jsonl.gz", ".json.gz")) for p in paths):
+        gz = any(p.endswith(".gz") for p in paths)
+        args = {"arrow_open_stream_args": {"compression": "gzip"}} if gz else {}
+        return ray.data.read_json(paths, lines=True, **args)
+    raise ValueError(f"source: expected .parquet or .jsonl[.gz] files, got {paths}")
+
+
+def _number_block(table: pa.Table, offset: int, text_column: str, id_column: Optional[str]) -> Any:
+    from tamis.io import _check_text
+
+    table = table.combine_chunks()
+    if text_column not in table.column_names:
+        raise ValueError(f"no text column {text_column!r} (columns: {table.column_names})")
+    batches = table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+    table = pa.Table.from_batches([_check_text(b, text_column, "ray") for b in batches])
+    n = table.num_rows
+    pos = np.arange(offset, offset + n, dtype=np.int64)
+    id_name = id_column or "id"
+    if id_name not in table.column_names:
+        if id_column is not None:
+            raise ValueError(f"no id column {id_column!r} (columns: {table.column_names})")
+        table = table.append_column("id", pa.array(pos))
+    return table.append_column(POS, pa.array(pos.astype(np.uint64)))
+
+
+def row_numbered(
+    source: Any,
+    *,
+    text_column: str = "text",
+    id_column: Optional[str] = None,
+    num_blocks: Optional[int] = None,
+) -> tuple[Any, int]:
+    """The dataset with a global row number column ``__pos`` (input order) and an ``id`` column
+    (the row number, as the local reader makes it) when there is none; and the row count.
+
+    ``num_blocks`` repartitions first (the results of this module do not depend on it).
+    """
+    ray = init()
+    ds = read_dataset(source, text_column=text_column)
+    if num_blocks is not None:
+        ds = ds.repartition(num_blocks)
+    refs = ds.to_arrow_refs()
+    count = ray.remote(num_cpus=0.25)(lambda t: t.num_rows)
+    sizes = ray.get([count.remote(r) for r in refs])
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    number = ray.remote(num_cpus=0.25)(_number_block)
+    out = [
+        number.remote(r, int(o), text_column, id_column) for r, o in zip(refs, offsets[:-1])
+    ]
+    return ray.data.from_arrow_refs(out), int(offsets[-1])
+
+
+def _collect(ds: Any) -> pa.Table:
+    ray = _ray()
+    tables = [t for t in ray.get(ds.to_arrow_refs()) if t.num_rows]
+    if not tables:
+        return pa.table({})
+    return pa.concat_tables(tables, promote_options="default")
+
+
+# -- DSIR -----------------------------------------------------------------------------------------
+
+_CACHE: dict[str, Any] = {}
+
+
+def _resampler(state: dict[str, Any]) -> Any:
+    """The estimator rebuilt from its parameters (and fitted from the broadcast counts)."""
+    from tamis.importance import ImportanceResampler
+
+    key = state["key"]
+    if key not in _CACHE:
+        params = dict(state["params"])
+        params["ngram_range"] = tuple(params["ngram_range"])
+        r = ImportanceResampler(**params)
+        if state.get("target_counts") is not None:
+            if r.separate_targets and r.target_proportions is None:
+                r.target_proportions = [float(p) for p in state["target_proportions"]]
+            r._fit_counts(state["target_counts"], state["raw_counts"])
+        _CACHE.clear()
+        _CACHE[key] = r
+    return _CACHE[key]
+
+
+def _state(r: Any, fitted: bool) -> dict[str, Any]:
+    params = r.get_params()
+    st: dict[str, Any] = {"params": params, "target_counts": None}
+    if fitted:
+        st.update(
+            target_counts=r.target_counts_,
+            raw_counts=r.raw_counts_,
+            target_proportions=r.target_proportions_,
+        )
+    digest = [json.dumps(params, sort_keys=True, default=str)]
+    if fitted:
+        digest += [str(hash(r.target_counts_.tobytes())), str(hash(r.raw_counts_.tobytes()))]
+    st["key"] = "|".join(digest)
+    return st
+
+
+def _count_batch(batch: pa.Table, state: dict[str, Any]) -> pa.Table:
+    r = _resampler(state)
+    out = np.zeros(r.n_buckets, dtype=np.uint64)
+    col = batch.column(r.text_column).combine_chunks()
+    r.featurizer.count(col, out=out)
+    return pa.table({"counts": pa.array([out.tobytes()], pa.binary())})
+
+
+def _ray_counts(r: Any, source: Any, num_blocks: Optional[int]) -> np.ndarray:
+    ds = read_dataset(source, text_column=r.text_column)
+    if num_blocks is not None:
+        ds = ds.repartition(num_blocks)
+    st = _state(r, False)
+    counts = ds.map_batches(
+        _count_batch,
+        batch_format="pyarrow",
+        batch_size=r.batch_size,
+        fn_kwargs={"state": st},
+        num_cpus=0.5,
+    )
+    total = np.zeros(r.n_buckets, dtype=np.uint64)
+    for b in _collect(counts).column("counts").to_pylist() if counts is not None else []:
+        total += np.frombuffer(b, dtype=np.uint64)
+    return total
+
+
+def dsir_fit(r: Any, target: Any, raw: Any, *, num_blocks: Optional[int] = None) -> Any:
+    """Fit an :class:`~tamis.ImportanceResampler` with counts computed per block on Ray.
+
+    The counts (``featurizer.count`` of each block) are summed on the driver, so the fitted model
+    equals ``r.fit(target, raw)``.
+    """
+    init()
+    sources = r._target_sources(target)
+    tc = np.stack([_ray_counts(r, s, num_blocks) for s in sources])
+    rc = _ray_counts(r, raw, num_blocks)
+    r._fit_counts(tc, rc)
+    return r
+
+
+def _dsir_block(batch: pa.Table, state: dict[str, Any], k: int, method: str, seed: int) -> pa.Table:
+    """Per-block weights, keys and top-k candidates: the body of ``ImportanceResampler._stream``."""
+    from tamis.importance import _id_hashes
+
+    r = _resampler(state)
+    ks = r._ks(k)
+    tops = [_core.TopK(c) for c in _core.sequential_capacities(ks)]
+    id_name = r.id_column or "id"
+    text = batch.column(r.text_column).combine_chunks()
+    w, ntok = r._score_array(text)
+    elig = (ntok >= r.min_length) & text.is_valid().to_numpy(zero_copy_only=False)
+    positions = np.ascontiguousarray(batch.column(POS).to_numpy(), dtype=np.uint64)
+    idh = _id_hashes(batch.column(id_name))
+    any_kept = np.zeros(batch.num_rows, dtype=bool)
+    keys = []
+    for t, top in enumerate(tops):
+        key = np.ascontiguousarray(w[:, t])
+        if method == "gumbel":
+            key = key + _core.gumbel_noise(idh, seed=seed, target=t)
+        keys.append(key)
+        any_kept |= top.push(key, idh, positions, elig)
+    idx = pa.array(np.flatnonzero(any_kept))
+    sub = batch.take(idx).drop_columns([POS]).combine_chunks()
+    rb = (sub.to_batches() or [pa.RecordBatch.from_pylist([], schema=sub.schema)])[0]
+    keys_arr = np.stack(keys, axis=1) if keys else np.zeros((batch.num_rows, 0))
+    out = r._annotate(rb, positions[np.flatnonzero(any_kept)], w[np.flatnonzero(any_kept)], keys_arr[np.flatnonzero(any_kept)])
+    n = out.num_rows
+    out = out.append_column("__batch", pa.array(np.full(n, positions.min() if len(positions) else 0, np.uint64)))
+    return out.append_column("__eligible", pa.array(np.full(n, int(elig.sum()), np.int64)))
+
+
+def dsir_resample(
+    r: Any,
+    raw: Any,
+    k: int,
+    *,
+    method: str = "gumbel",
+    random_state: Optional[int] = None,
+    num_blocks: Optional[int] = None,
+) -> pa.Table:
+    """:meth:`ImportanceResampler.resample` with the weights and per-block top-k on Ray.
+
+    Returns the same table as the local method (input columns + ``log_weight`` + key [+
+    ``target``]) for any number of blocks. ``method="replacement"`` is not supported.
+    """
+    init()
+    if method == "replacement":
+        raise ValueError("method='replacement' is not supported by the Ray backend")
+    k, seed = r._check_select(k, method, random_state)
+    ds, n_rows = row_numbered(
+        raw, text_column=r.text_column, id_column=r.id_column, num_blocks=num_blocks
+    )
+    st = _state(r, True)
+    cand = ds.map_batches(
+        _dsir_block,
+        batch_format="pyarrow",
+        batch_size=r.batch_size,
+        fn_kwargs={"state": st, "k": k, "method": method, "seed": seed},
+        num_cpus=0.5,
+    )
+    table = _collect(cand)
+    from tamis.importance import _id_hashes
+
+    ks = r._ks(k)
+    tops = [_core.TopK(c) for c in _core.sequential_capacities(ks)]
+    n_eligible = 0
+    kept = []
+    if table.num_rows:
+        _, first = np.unique(table.column("__batch").to_numpy(), return_index=True)
+        n_eligible = int(table.column("__eligible").to_numpy()[first].sum())
+        table = table.drop_columns(["__batch", "__eligible"])
+        positions = np.ascontiguousarray(table.column(POS).to_numpy(), dtype=np.uint64)
+        idh = _id_hashes(table.column(r.id_column or "id"))
+        keys = table.column("__key").combine_chunks().flatten().to_numpy()
+        keys = keys.reshape(table.num_rows, -1)
+        elig = np.ones(table.num_rows, dtype=bool)
+        for t, top in enumerate(tops):
+            top.push(np.ascontiguousarray(keys[:, t]), idh, positions, elig)
+        kept = [table]
+    state = {
+        "ks": ks,
+        "tops": tops,
+        "weights": [],
+        "eligible": [],
+        "kept": kept,
+        "n_rows": n_rows,
+        "n_eligible": n_eligible,
+    }
+    pos, tgt = r._resolve(state, k, method, seed)
+    return r._collect(state, pos, tgt, method)
+
+
+# -- MinHash dedup --------------------------------------------------------------------------------
+
+
+def _deduplicator(params: dict[str, Any]) -> Any:
+    from tamis.dedup import MinHashDeduplicator
+
+    key = "dedup|" + json.dumps(params, sort_keys=True, default=str)
+    if key not in _CACHE:
+        p = dict(params)
+        p["weights"] = tuple(p["weights"])
+        _CACHE.clear()
+        _CACHE[key] = MinHashDeduplicator(**p)
+    return _CACHE[key]
+
+
+def _sign_block(
+    batch: pa.Table, params: dict[str, Any], text_column: str, extra: dict[str, str]
+) -> pa.Table:
+    """Per-block signatures, band keys and exact hashes (the calls of ``MinHashDeduplicator.add``)."""
+    import pyarrow.compute as pc
+
+    d = _deduplicator(params)
+    text = batch.column(text_column).combine_chunks()
+    bufs = buffers(text)
+    s, c = d._hasher.signatures(*bufs, d.n_threads)
+    keys = _core.band_keys(s, num_bands=d.num_bands_, rows=d.rows_, n_threads=d.n_threads)
+    n = batch.num_rows
+    cols: dict[str, Any] = {
+        POS: batch.column(POS),
+        "n_shingles": pa.array(c, pa.uint64()),
+        "sig": pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(4 * d.num_perm), n, [None, pa.py_buffer(np.ascontiguousarray(s).tobytes())]
+        ),
+        "keys": pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(8 * d.num_bands_), n, [None, pa.py_buffer(np.ascontiguousarray(keys).tobytes())]
+        ),
+    }
+    if d.exact:
+        h, ok = _core.text_hashes(
+            *bufs,
+            lowercase=d.lowercase,
+            nfkc=d.nfkc,
+            strip_punctuation=d.strip_punctuation,
+            fold_whitespace=d.fold_whitespace,
+            n_threads=d.n_threads,
+        )
+        cols.update(h0=pa.array(h[:, 0]), h1=pa.array(h[:, 1]), hash_ok=pa.array(ok))
+    if d.keep == "longest":
+        cols["length"] = pc.cast(pc.fill_null(pc.binary_length(text), 0), pa.float64())
+    for name, col in extra.items():
+        cols[name] = batch.column(col)
+    return pa.table(cols)
+
+
+def _records_block(batch: pa.Table, num_bands: int, exact: bool) -> pa.Table:
+    """``(key, row, h1, kind)`` records: one per band of every non-empty row (kind 0) and one per
+    hashable row (kind 1, key = low half of the exact hash)."""
+    pos = batch.column(POS).to_numpy().astype(np.uint32)
+    valid = batch.column("n_shingles").to_numpy() > 0
+    keys = np.frombuffer(batch.column("keys").combine_chunks().buffers()[1], np.uint64)
+    keys = keys[: len(pos) * num_bands].reshape(len(pos), num_bands)[valid].ravel()
+    parts = {
+        "key": [keys],
+        "row": [np.repeat(pos[valid], num_bands)],
+        "h1": [np.zeros(len(keys), np.uint64)],
+        "kind": [np.zeros(len(keys), np.uint8)],
+    }
+    if exact:
+        ok = batch.column("hash_ok").to_numpy(zero_copy_only=False)
+        parts["key"].append(batch.column("h0").to_numpy()[ok])
+        parts["row"].append(pos[ok])
+        parts["h1"].append(batch.column("h1").to_numpy()[ok])
+        parts["kind"].append(np.ones(int(ok.sum()), np.uint8))
+    return pa.table({k: np.concatenate(v) for k, v in parts.items()})
+
+
+def _shared_buckets(group: pa.Table) -> pa.Table:
+    """The records of one key whose kind has two or more rows (singletons cannot be duplicates)."""
+    kind = group.column("kind").to_numpy()
+    counts = np.bincount(kind, minlength=2)
+    return group.filter(pa.array(counts[kind] >= 2))
+
+
+def _take_rows(batch: pa.Table, rows: Any, columns: list[str]) -> pa.Table:
+    pos = batch.column(POS).to_numpy()
+    return batch.filter(pa.array(np.isin(pos, rows))).select([POS, *columns])
+
+
+@dataclass
+class DedupResult:
+    """Clusters of a Ray dedup run (arrays in input row order) and the numbered dataset."""
+
+    cluster_id: np.ndarray
+    keep_mask: np.ndarray
+    duplicate_of: np.ndarray
+    n_shingles: np.ndarray
+    num_bands: int
+    rows: int
+    dataset: Any
+    n_edges: int = 0
+
+    def kept(self) -> Any:
+        """The kept rows as a Ray Dataset (input columns, in input order)."""
+        return self.filtered(all_rows=False)
+
+    def filtered(self, *, all_rows: bool = False) -> Any:
+        """The kept rows, or all rows with ``cluster_id`` / ``duplicate_of`` row / ``keep``."""
+        ray = _ray()
+        keep_ref = ray.put(self.keep_mask)
+        extra = ray.put((self.cluster_id, self.duplicate_of)) if all_rows else None
+        return self.dataset.map_batches(
+            _filter_block,
+            batch_format="pyarrow",
+            fn_kwargs={"keep": keep_ref, "extra": extra},
+            num_cpus=0.5,
+        )
+
+
+def _filter_block(batch: pa.Table, keep: Any, extra: Any) -> pa.Table:
+    ray = _ray()
+    if isinstance(keep, ray.ObjectRef):
+        keep = ray.get(keep)
+    pos = batch.column(POS).to_numpy().astype(np.int64)
+    out = batch.drop_columns([POS])
+    if extra is None:
+        return out.filter(pa.array(keep[pos]))
+    cluster, dup = ray.get(extra) if isinstance(extra, ray.ObjectRef) else extra
+    out = out.append_column("cluster_id", pa.array(cluster[pos]))
+    out = out.append_column("duplicate_of_row", pa.array(dup[pos]))
+    return out.append_column("keep", pa.array(keep[pos]))
+
+
+def dedup(
+    d: Any,
+    source: Any,
+    *,
+    text_column: str = "text",
+    id_column: Optional[str] = None,
+    score_column: Optional[str] = None,
+    num_blocks: Optional[int] = None,
+    num_partitions: int = 2,
+) -> DedupResult:
+    """Cluster ``source`` with the settings of a :class:`~tamis.MinHashDeduplicator` on Ray.
+
+    Same clusters and keep mask as the local ``d.fit(texts, ids=..., scores=...)`` (with
+    ``ids`` = the id column when ``id_column`` is given and ``keep="first"``), for any number of
+    blocks. ``low_memory`` makes no difference here (signatures are only gathered for candidate
+    rows). ``num_partitions``: shuffle partitions of the band-key groupby.
+    """
+    ray = init()
+    if d.keep == "score" and score_column is None:
+        raise ValueError("keep='score' needs score_column")
+    ds, n = row_numbered(
+        source, text_column=text_column, id_column=id_column, num_blocks=num_blocks
+    )
+    params = d.get_params()
+    params.update(num_bands=d.num_bands_, rows=d.rows_, low_memory=False)
+    if params["verify"] == "exact":
+        params["verify"] = "none"  # the workers only sign; verification happens below
+    extra: dict[str, str] = {}
+    if d.keep == "score":
+        extra["score"] = score_column  # type: ignore[assignment]
+    elif d.keep == "first" and id_column is not None:
+        extra["id"] = id_column
+    docs = ds.map_batches(
+        _sign_block,
+        batch_format="pyarrow",
+        fn_kwargs={"params": params, "text_column": text_column, "extra": extra},
+        num_cpus=0.5,
+    ).materialize()
+    records = docs.map_batches(
+        _records_block,
+        batch_format="pyarrow",
+        fn_kwargs={"num_bands": d.num_bands_, "exact": d.exact},
+        num_cpus=0.5,
+    )
+    shared = records.groupby("key", num_partitions=num_partitions).map_groups(
+        _shared_buckets, batch_format="pyarrow", num_cpus=0.5
+    )
+    cand = _collect(shared)
+    # Per-row columns the driver needs (8-16 bytes per document).
+    meta_cols = ["n_shingles", *(["length"] if d.keep == "longest" else []), *extra]
+    meta = _collect(docs.select_columns([POS, *meta_cols]))
+    order = np.argsort(meta.column(POS).to_numpy(), kind="stable")
+    meta = meta.take(pa.array(order))
+    n_shingles = meta.column("n_shingles").to_numpy()
+    edges = []
+    if cand.num_rows:
+        kind = cand.column("kind").to_numpy()
+        rows_all = cand.column("row").to_numpy().astype(np.uint32)
+        keys_all = cand.column("key").to_numpy()
+        lsh = kind == 0
+        if lsh.any():
+            cand_rows = np.unique(rows_all[lsh])
+            local = np.searchsorted(cand_rows, rows_all[lsh]).astype(np.uint32)
+            sig = set_indptr = set_hashes = None
+            if d.verify == "estimate":
+                got = _collect(
+                    docs.map_batches(
+                        _take_rows,
+                        batch_format="pyarrow",
+                        fn_kwargs={"rows": cand_rows, "columns": ["sig"]},
+                        num_cpus=0.5,
+                    )
+                )
+                got = got.take(pa.array(np.argsort(got.column(POS).to_numpy(), kind="stable")))
+                buf = got.column("sig").combine_chunks().buffers()[1]
+                sig = np.frombuffer(buf, np.uint32)[: len(cand_rows) * d.num_perm]
+                sig = np.ascontiguousarray(sig.reshape(len(cand_rows), d.num_perm))
+            elif d.verify == "exact":
+                got = _collect(
+                    ds.map_batches(
+                        _take_rows,
+                        batch_format="pyarrow",
+                        fn_kwargs={"rows": cand_rows, "columns": [text_column]},
+                        num_cpus=0.5,
+                    )
+                )
+                got = got.take(pa.array(np.argsort(got.column(POS).to_numpy(), kind="stable")))
+                text = got.column(text_column).combine_chunks()
+                set_indptr, set_hashes = d._hasher.shingle_sets(*buffers(text), d.n_threads)
+            e = _core.edges_from_keys(
+                np.ascontiguousarray(keys_all[lsh]),
+                local,
+                sig,
+                threshold=d.threshold,
+                verify=d.verify,
+                set_indptr=set_indptr,
+                set_hashes=set_hashes,
+                n_threads=d.n_threads,
+            )
+            edges.append(cand_rows[e.astype(np.int64)].astype(np.uint32))
+        ex = ~lsh
+        if ex.any():
+            rows = rows_all[ex]
+            hashes = np.ascontiguousarray(
+                np.stack([keys_all[ex], cand.column("h1").to_numpy()[ex]], axis=1)
+            )
+            roots = _core.exact_roots(hashes, np.ones(len(rows), bool))
+            edges.append(np.stack([rows, rows[roots.astype(np.int64)]], axis=1))
+    all_edges = np.concatenate(edges) if edges else np.empty((0, 2), np.uint32)
+    roots = _core.union_roots(n, np.ascontiguousarray(all_edges, dtype=np.uint32))
+    priority = None
+    if d.keep == "score":
+        priority = np.ascontiguousarray(
+            meta.column("score").to_numpy(zero_copy_only=False), dtype=np.float64
+        )
+    elif d.keep == "longest":
+        priority = np.ascontiguousarray(meta.column("length").to_numpy(), dtype=np.float64)
+    elif "id" in extra:
+        ids = np.asarray(meta.column("id").to_numpy(zero_copy_only=False))
+        rank = np.empty(n, np.float64)
+        rank[np.argsort(ids, kind="stable")] = np.arange(n, dtype=np.float64)
+        priority = -rank
+    keep, dup = _core.keep_policy(roots, priority)
+    del ray
+    return DedupResult(
+        cluster_id=roots.astype(np.int64),
+        keep_mask=keep,
+        duplicate_of=dup,
+        n_shingles=n_shingles,
+        num_bands=d.num_bands_,
+        rows=d.rows_,
+        dataset=ds,
+        n_edges=len(all_edges),
+    )
+
+
+# -- scoring --------------------------------------------------------------------------------------
+
+
+class _ScoreActor:
+    def __init__(self, kwargs: dict[str, Any], text_column: str, metrics: Any) -> None:
+        from tamis.scoring import LMScorer
+
+        self.scorer = LMScorer(**kwargs)
+        self.text_column = text_column
+        self.metrics = metrics
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        scores = self.scorer.score(batch.column(self.text_column), self.metrics)
+        for name in scores.column_names:
+            batch = batch.append_column(name, scores.column(name))
+        return batch
+
+
+def score(
+    source: Any,
+    *,
+    model: Any,
+    tokenizer: Any = None,
+    text_column: str = "text",
+    metrics: Any = None,
+    num_actors: int = 1,
+    num_gpus: float = 0.0,
+    num_cpus: float = 1.0,
+    batch_size: int = 256,
+    **scorer_kwargs: Any,
+) -> Any:
+    """Score documents with :class:`tamis.LMScorer` replicas in a Ray actor pool.
+
+    Each actor holds one model (``num_gpus`` per actor; the device defaults to CUDA when the actor
+    has a GPU). Returns a lazy Ray Dataset: the input columns plus the score columns.
+    """
+    ray = init()
+    ds = read_dataset(source, text_column=text_column)
+    kwargs = {"model": model, "tokenizer": tokenizer, **scorer_kwargs}
+    if num_gpus and "device" not in kwargs:
+        kwargs["device"] = "cuda"
+    return ds.map_batches(
+        _ScoreActor,
+        batch_format="pyarrow",
+        batch_size=batch_size,
+        fn_constructor_kwargs={"kwargs": kwargs, "text_column": text_column, "metrics": metrics},
+        compute=ray.data.ActorPoolStrategy(size=num_actors),
+        num_gpus=num_gpus,
+        num_cpus=num_cpus,
+    )
