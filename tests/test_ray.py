@@ -84,7 +84,7 @@ def test_dedup_equals_local(docs, verify, keep):
     local = tamis.MinHashDeduplicator(threshold=0.7, verify=verify, keep=keep).fit(docs)
     assert local.keep_mask_.sum() < len(docs) - 20  # there is something to find
     d = tamis.MinHashDeduplicator(threshold=0.7, verify=verify, keep=keep)
-    for blocks in (1, 3, 7):
+    for blocks in (1, 3, 7) if verify == "estimate" else (3,):
         res = tray.dedup(d, docs, num_blocks=blocks)
         np.testing.assert_array_equal(res.cluster_id, local.cluster_id_)
         np.testing.assert_array_equal(res.keep_mask, local.keep_mask_)
