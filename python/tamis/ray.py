@@ -71,28 +71,56 @@ def init(address: Optional[str] = None, **kwargs: Any) -> Any:
 
 
 def read_dataset(source: Any, *, text_column: str = "text") -> Any:
-    """A Ray Dataset from a Dataset, a path / list of paths (Parquet or JSON lines), an Arrow
+    """A Ray Dataset from a Dataset, paths / globs / folders (Parquet or JSON lines), an Arrow
     table, or a list of texts."""
+    return _read(source, text_column)[0]
+
+
+def _read(source: Any, text_column: str) -> tuple[Any, Optional[dict[str, str]]]:
+    """The dataset and, for files, the short file name of each path (for ``name:row`` ids)."""
+    from tamis.io import _file_names, is_path_source, list_files
+
     ray = init()
     if isinstance(source, ray.data.Dataset):
-        return source
+        return source, None
     if isinstance(source, pa.Table):
-        return ray.data.from_arrow(source)
-    suffixes = (".parquet", ".jsonl", ".json", ".jsonl.gz", ".json.gz")
-    if isinstance(source, (list, tuple)) and all(isinstance(t, str) for t in source):
-        if not source or not all(t.endswith(suffixes) for t in source):
-            return ray.data.from_arrow(pa.table({text_column: pa.array(source, pa.large_string())}))
-    paths = [str(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
-    if all(p.endswith(".parquet") or Path(p).is_dir() for p in paths):
-        return ray.data.read_parquet(paths)
+        return ray.data.from_arrow(source), None
+    if not is_path_source(source):
+        texts = list(source)
+        return ray.data.from_arrow(pa.table({text_column: pa.array(texts, pa.large_string())})), None
+    files = list_files(source)
+    names = {str(f): n for f, n in _file_names(files).items()}
+    paths = list(names)
+    if all(p.endswith(".parquet") for p in paths):
+        return ray.data.read_parquet(paths, include_paths=True), names
     if all(p.endswith((".jsonl", ".json", ".jsonl.gz", ".json.gz")) for p in paths):
         gz = any(p.endswith(".gz") for p in paths)
         args = {"arrow_open_stream_args": {"compression": "gzip"}} if gz else {}
-        return ray.data.read_json(paths, lines=True, **args)
-    raise ValueError(f"source: expected .parquet or .jsonl[.gz] files, got {paths}")
+        return ray.data.read_json(paths, lines=True, include_paths=True, **args), names
+    raise ValueError(f"source: the Ray backend reads .parquet or .jsonl[.gz] files, got {paths}")
 
 
-def _number_block(table: pa.Table, offset: int, text_column: str, id_column: Optional[str]) -> Any:
+def _path_runs(table: pa.Table) -> list[tuple[str, int]]:
+    """``(path, rows)`` runs of a block read with ``include_paths`` (rows of a file are adjacent)."""
+    if "path" not in table.column_names:
+        return [("", table.num_rows)]
+    runs: list[tuple[str, int]] = []
+    for p in table.column("path").to_pylist():
+        if runs and runs[-1][0] == p:
+            runs[-1] = (p, runs[-1][1] + 1)
+        else:
+            runs.append((p, 1))
+    return runs
+
+
+def _number_block(
+    table: pa.Table,
+    offset: int,
+    starts: list[int],
+    names: Optional[dict[str, str]],
+    text_column: str,
+    id_column: Optional[str],
+) -> Any:
     from tamis.io import _check_text
 
     table = table.combine_chunks()
@@ -106,7 +134,17 @@ def _number_block(table: pa.Table, offset: int, text_column: str, id_column: Opt
     if id_name not in table.column_names:
         if id_column is not None:
             raise ValueError(f"no id column {id_column!r} (columns: {table.column_names})")
-        table = table.append_column("id", pa.array(pos))
+        if names is None:
+            ids = pa.array(pos)
+        else:  # as the local reader: "<file name>:<row in file>"
+            ids_list: list[str] = []
+            for (p, m), start in zip(_path_runs(table), starts):
+                name = names.get(p) or names.get(str(Path(p))) or Path(p).name
+                ids_list += [f"{name}:{i}" for i in range(start, start + m)]
+            ids = pa.array(ids_list, pa.string())
+        table = table.append_column("id", ids)
+    if names is not None and "path" in table.column_names:
+        table = table.drop_columns(["path"])
     return table.append_column(POS, pa.array(pos.astype(np.uint64)))
 
 
@@ -118,23 +156,34 @@ def row_numbered(
     num_blocks: Optional[int] = None,
 ) -> tuple[Any, int]:
     """The dataset with a global row number column ``__pos`` (input order) and an ``id`` column
-    (the row number, as the local reader makes it) when there is none; and the row count.
+    (made as the local reader makes it: row numbers, or ``file:row`` for files) when there is
+    none; and the row count.
 
     ``num_blocks`` repartitions first (the results of this module do not depend on it).
     """
     ray = init()
-    ds = read_dataset(source, text_column=text_column)
+    ds, names = _read(source, text_column)
     if num_blocks is not None:
         ds = ds.repartition(num_blocks)
     refs = ds.to_arrow_refs()
-    count = ray.remote(num_cpus=0.25)(lambda t: t.num_rows)
-    sizes = ray.get([count.remote(r) for r in refs])
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    runs_of = ray.remote(num_cpus=0.25)(_path_runs)
+    runs = ray.get([runs_of.remote(r) for r in refs])
+    # Global offset of each block, and the row-in-file of each of its runs.
+    offsets, starts, total, seen = [], [], 0, {}
+    for block_runs in runs:
+        offsets.append(total)
+        block_starts = []
+        for p, m in block_runs:
+            block_starts.append(seen.get(p, 0))
+            seen[p] = seen.get(p, 0) + m
+            total += m
+        starts.append(block_starts)
     number = ray.remote(num_cpus=0.25)(_number_block)
     out = [
-        number.remote(r, int(o), text_column, id_column) for r, o in zip(refs, offsets[:-1])
+        number.remote(r, o, st, names, text_column, id_column)
+        for r, o, st in zip(refs, offsets, starts)
     ]
-    return ray.data.from_arrow_refs(out), int(offsets[-1])
+    return ray.data.from_arrow_refs(out), total
 
 
 def _collect(ds: Any) -> pa.Table:
@@ -634,3 +683,87 @@ def score(
         num_gpus=num_gpus,
         num_cpus=num_cpus,
     )
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def cmd_dedup_ray(args: Any, d: Any) -> int:
+    """``tamis dedup --backend ray``: clusters on Ray, the same output file as the local backend."""
+    import sys
+    import time
+
+    import pyarrow.compute as pc
+
+    from tamis.io import ParquetSink
+
+    t0 = time.perf_counter()
+    init(args.address)
+    paths = [str(p) for p in args.inputs]
+    res = dedup(
+        d,
+        list(args.inputs),
+        text_column=args.text_column,
+        id_column=args.id_column,
+        score_column=args.score_column,
+    )
+    keep, dup_of, cluster = res.keep_mask, res.duplicate_of, res.cluster_id
+    t_cluster = time.perf_counter() - t0
+    params = {
+        **d.get_params(),
+        "num_bands": res.num_bands,
+        "rows": res.rows,
+        "inputs": paths,
+        "all_rows": args.all_rows,
+        "backend": "ray",
+    }
+    id_col = args.id_column or "id"
+    id_arr = None
+    if args.all_rows:
+        ids = _collect(res.dataset.select_columns([POS, id_col]))
+        ids = ids.take(pa.array(np.argsort(ids.column(POS).to_numpy(), kind="stable")))
+        id_arr = ids.column(id_col).combine_chunks()
+    ds = res.dataset if args.all_rows else res.kept()
+    with ParquetSink(args.output, "dedup", params) as sink:
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            if not args.all_rows:
+                if batch.num_rows:
+                    sink.write(batch)
+                continue
+            pos = batch.column(POS).to_numpy().astype(np.int64)
+            n = len(pos)
+            table = batch.drop_columns([POS])
+            dd = dup_of[pos]
+            dup_ids = id_arr.take(pa.array(np.where(dd >= 0, dd, 0)))  # type: ignore[union-attr]
+            table = table.append_column("cluster_id", pa.array(cluster[pos]))
+            table = table.append_column(
+                "duplicate_of", pc.if_else(pa.array(dd >= 0), dup_ids, pa.nulls(n, dup_ids.type))
+            )
+            sink.write(table.append_column("keep", pa.array(keep[pos])))
+        if sink.rows == 0:
+            sink.schema = pa.schema([(args.text_column, pa.string()), (id_col, pa.string())])
+    n_docs = len(keep)
+    n_kept = int(keep.sum())
+    sizes = np.bincount(cluster) if n_docs else np.zeros(0, np.int64)
+    summary = {
+        "documents": n_docs,
+        "empty_or_null": int((res.n_shingles == 0).sum()),
+        "kept": n_kept,
+        "removed": n_docs - n_kept,
+        "duplicate_clusters": int((sizes >= 2).sum()),
+        "largest_cluster": int(sizes.max()) if n_docs else 0,
+        "num_bands": res.num_bands,
+        "rows": res.rows,
+        "backend": "ray",
+        "seconds": round(time.perf_counter() - t0, 3),
+        "seconds_to_clusters": round(t_cluster, 3),
+    }
+    print(
+        f"dedup (ray): {n_docs} documents, {n_kept} kept, {n_docs - n_kept} removed "
+        f"({summary['duplicate_clusters']} duplicate clusters); {summary['seconds']} s "
+        f"-> {args.output}",
+        file=sys.stderr,
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+    return 0
