@@ -124,7 +124,13 @@ def test_cli_backend_ray(tmp_path, docs, sample_texts):
     pq.write_table(pa.table({"text": sample_texts[:300]}), tmp_path / "raw.parquet")
     pq.write_table(pa.table({"text": sample_texts[1000:1050]}), tmp_path / "t.parquet")
     for backend in ("local", "ray"):
-        args = ["dsir", "--target", str(tmp_path / "t.parquet"), "--raw", str(tmp_path / "raw.parquet")]
+        args = [
+            "dsir",
+            "--target",
+            str(tmp_path / "t.parquet"),
+            "--raw",
+            str(tmp_path / "raw.parquet"),
+        ]
         args += ["-k", "10", "--min-length", "5", "-q", "--backend", backend]
         assert main([*args, "-o", str(tmp_path / f"s-{backend}.parquet")]) == 0
     a, b = (pq.read_table(tmp_path / f"s-{x}.parquet") for x in ("local", "ray"))
@@ -134,15 +140,19 @@ def test_cli_backend_ray(tmp_path, docs, sample_texts):
 def test_score_actor_equals_local():
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from test_scoring import TEXTS, tiny_llama, train_tokenizer
-
     from tamis.scoring import LMScorer
+    from test_scoring import TEXTS, tiny_llama, train_tokenizer
 
     tok = train_tokenizer(TEXTS * 4, vocab_size=300)
     model = tiny_llama(len(tok))
     want = LMScorer(model, tok, device="cpu").score(TEXTS)
     ds = tray.score(
-        pa.table({"text": TEXTS}), model=model, tokenizer=tok, device="cpu", num_cpus=0.5, batch_size=3
+        pa.table({"text": TEXTS}),
+        model=model,
+        tokenizer=tok,
+        device="cpu",
+        num_cpus=0.5,
+        batch_size=3,
     )
     got = tray._collect(ds)
     assert got.column("text").to_pylist() == TEXTS

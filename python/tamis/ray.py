@@ -48,7 +48,7 @@ POS = "__pos"
 def _ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(
             "the Ray backend needs Ray Data: pip install 'tamis[ray]' (ray[data])"
@@ -71,8 +71,11 @@ def init(address: Optional[str] = None, **kwargs: Any) -> Any:
 
 
 def read_dataset(source: Any, *, text_column: str = "text") -> Any:
-    """A Ray Dataset from a Dataset, paths / globs / folders (Parquet or JSON lines), an Arrow
-    table, or a list of texts."""
+    """A Ray Dataset of a corpus.
+
+    ``source``: a Ray Dataset, paths / globs / folders (Parquet or JSON lines), an Arrow table,
+    or a list of texts.
+    """
     return _read(source, text_column)[0]
 
 
@@ -87,7 +90,9 @@ def _read(source: Any, text_column: str) -> tuple[Any, Optional[dict[str, str]]]
         return ray.data.from_arrow(source), None
     if not is_path_source(source):
         texts = list(source)
-        return ray.data.from_arrow(pa.table({text_column: pa.array(texts, pa.large_string())})), None
+        return ray.data.from_arrow(
+            pa.table({text_column: pa.array(texts, pa.large_string())})
+        ), None
     files = list_files(source)
     names = {str(f): n for f, n in _file_names(files).items()}
     paths = list(names)
@@ -155,9 +160,10 @@ def row_numbered(
     id_column: Optional[str] = None,
     num_blocks: Optional[int] = None,
 ) -> tuple[Any, int]:
-    """The dataset with a global row number column ``__pos`` (input order) and an ``id`` column
-    (made as the local reader makes it: row numbers, or ``file:row`` for files) when there is
-    none; and the row count.
+    """The dataset with a global row number column ``__pos``, and the row count.
+
+    ``__pos`` numbers rows in input order; an ``id`` column is made as the local reader makes it
+    (row numbers, or ``file:row`` for files) when there is none.
 
     ``num_blocks`` repartitions first (the results of this module do not depend on it).
     """
@@ -294,13 +300,14 @@ def _dsir_block(batch: pa.Table, state: dict[str, Any], k: int, method: str, see
             key = key + _core.gumbel_noise(idh, seed=seed, target=t)
         keys.append(key)
         any_kept |= top.push(key, idh, positions, elig)
-    idx = pa.array(np.flatnonzero(any_kept))
-    sub = batch.take(idx).drop_columns([POS]).combine_chunks()
-    rb = (sub.to_batches() or [pa.RecordBatch.from_pylist([], schema=sub.schema)])[0]
-    keys_arr = np.stack(keys, axis=1) if keys else np.zeros((batch.num_rows, 0))
-    out = r._annotate(rb, positions[np.flatnonzero(any_kept)], w[np.flatnonzero(any_kept)], keys_arr[np.flatnonzero(any_kept)])
+    sel = np.flatnonzero(any_kept)
+    # Only the small columns travel to the driver (~40 bytes per candidate); the rows themselves
+    # are fetched for the k winners afterwards.
+    rb = pa.RecordBatch.from_arrays([pa.array(idh[sel], pa.uint64())], names=["__idh"])
+    out = r._annotate(rb, positions[sel], w[sel], np.stack(keys, axis=1)[sel])
     n = out.num_rows
-    out = out.append_column("__batch", pa.array(np.full(n, positions.min() if len(positions) else 0, np.uint64)))
+    first = positions.min() if len(positions) else 0
+    out = out.append_column("__batch", pa.array(np.full(n, first, np.uint64)))
     return out.append_column("__eligible", pa.array(np.full(n, int(elig.sum()), np.int64)))
 
 
@@ -334,8 +341,6 @@ def dsir_resample(
         num_cpus=0.5,
     )
     table = _collect(cand)
-    from tamis.importance import _id_hashes
-
     ks = r._ks(k)
     tops = [_core.TopK(c) for c in _core.sequential_capacities(ks)]
     n_eligible = 0
@@ -343,15 +348,29 @@ def dsir_resample(
     if table.num_rows:
         _, first = np.unique(table.column("__batch").to_numpy(), return_index=True)
         n_eligible = int(table.column("__eligible").to_numpy()[first].sum())
-        table = table.drop_columns(["__batch", "__eligible"])
         positions = np.ascontiguousarray(table.column(POS).to_numpy(), dtype=np.uint64)
-        idh = _id_hashes(table.column(r.id_column or "id"))
+        idh = np.ascontiguousarray(table.column("__idh").to_numpy(), dtype=np.uint64)
         keys = table.column("__key").combine_chunks().flatten().to_numpy()
         keys = keys.reshape(table.num_rows, -1)
         elig = np.ones(table.num_rows, dtype=bool)
         for t, top in enumerate(tops):
             top.push(np.ascontiguousarray(keys[:, t]), idh, positions, elig)
-        kept = [table]
+        live = np.unique(np.concatenate([t.entries()[2] for t in tops]))
+        table = table.filter(pa.array(np.isin(positions, live)))
+        rows = _collect(
+            ds.map_batches(
+                _take_rows,
+                batch_format="pyarrow",
+                fn_kwargs={"rows": live, "columns": None},
+                num_cpus=0.5,
+            )
+        )
+        order = np.argsort(rows.column(POS).to_numpy(), kind="stable")
+        rows = rows.take(pa.array(order))
+        order = np.argsort(table.column(POS).to_numpy(), kind="stable")
+        table = table.take(pa.array(order))
+        rows = rows.append_column("__w", table.column("__w"))
+        kept = [rows.append_column("__key", table.column("__key"))]
     state = {
         "ks": ks,
         "tops": tops,
@@ -399,7 +418,9 @@ def _sign_block(
             pa.binary(4 * d.num_perm), n, [None, pa.py_buffer(np.ascontiguousarray(s).tobytes())]
         ),
         "keys": pa.FixedSizeBinaryArray.from_buffers(
-            pa.binary(8 * d.num_bands_), n, [None, pa.py_buffer(np.ascontiguousarray(keys).tobytes())]
+            pa.binary(8 * d.num_bands_),
+            n,
+            [None, pa.py_buffer(np.ascontiguousarray(keys).tobytes())],
         ),
     }
     if d.exact:
@@ -420,8 +441,11 @@ def _sign_block(
 
 
 def _records_block(batch: pa.Table, num_bands: int, exact: bool) -> pa.Table:
-    """``(key, row, h1, kind)`` records: one per band of every non-empty row (kind 0) and one per
-    hashable row (kind 1, key = low half of the exact hash)."""
+    """``(key, row, h1, kind)`` records of a block.
+
+    One per band of every non-empty row (kind 0) and one per hashable row (kind 1, key = low half
+    of the exact hash).
+    """
     pos = batch.column(POS).to_numpy().astype(np.uint32)
     valid = batch.column("n_shingles").to_numpy() > 0
     keys = np.frombuffer(batch.column("keys").combine_chunks().buffers()[1], np.uint64)
@@ -448,9 +472,11 @@ def _shared_buckets(group: pa.Table) -> pa.Table:
     return group.filter(pa.array(counts[kind] >= 2))
 
 
-def _take_rows(batch: pa.Table, rows: Any, columns: list[str]) -> pa.Table:
+def _take_rows(batch: pa.Table, rows: Any, columns: Optional[list[str]]) -> pa.Table:
+    """The rows of a block whose ``__pos`` is in ``rows`` (``columns``: ``None`` for all)."""
     pos = batch.column(POS).to_numpy()
-    return batch.filter(pa.array(np.isin(pos, rows))).select([POS, *columns])
+    out = batch.filter(pa.array(np.isin(pos, rows)))
+    return out if columns is None else out.select([POS, *columns])
 
 
 @dataclass
