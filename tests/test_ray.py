@@ -92,6 +92,10 @@ def test_dedup_equals_local(docs, verify, keep):
     if verify == "estimate":  # distributed connected components instead of the driver's
         res = tray.dedup(d, docs, num_blocks=2, components="ray")
         np.testing.assert_array_equal(res.cluster_id, local.cluster_id_)
+    if verify != "none":  # verification on the workers (a join, then map_groups)
+        res = tray.dedup(d, docs, num_blocks=2, verify_on="workers")
+        np.testing.assert_array_equal(res.cluster_id, local.cluster_id_)
+        np.testing.assert_array_equal(res.keep_mask, local.keep_mask_)
     kept = tray._collect(res.kept())
     assert kept.column("text").to_pylist() == [t for t, k in zip(docs, local.keep_mask_) if k]
 

@@ -401,7 +401,11 @@ def _deduplicator(params: dict[str, Any]) -> Any:
 
 
 def _sign_block(
-    batch: pa.Table, params: dict[str, Any], text_column: str, extra: dict[str, str]
+    batch: pa.Table,
+    params: dict[str, Any],
+    text_column: str,
+    extra: dict[str, str],
+    text_payload: bool = False,
 ) -> pa.Table:
     """Per-block signatures, band keys and exact hashes (the calls of ``MinHashDeduplicator.add``)."""
     import pyarrow.compute as pc
@@ -438,10 +442,14 @@ def _sign_block(
         cols["length"] = pc.cast(pc.fill_null(pc.binary_length(text), 0), pa.float64())
     for name, col in extra.items():
         cols[name] = batch.column(col)
+    if text_payload:
+        cols["__text"] = text
     return pa.table(cols)
 
 
-def _records_block(batch: pa.Table, num_bands: int, exact: bool) -> pa.Table:
+def _records_block(
+    batch: pa.Table, num_bands: int, exact: bool, payload: Optional[str] = None
+) -> pa.Table:
     """``(key, row, h1, kind)`` records of a block.
 
     One per band of every non-empty row (kind 0) and one per hashable row (kind 1, key = low half
@@ -453,17 +461,24 @@ def _records_block(batch: pa.Table, num_bands: int, exact: bool) -> pa.Table:
     keys = keys[: len(pos) * num_bands].reshape(len(pos), num_bands)[valid].ravel()
     parts = {
         "key": [keys],
-        "row": [np.repeat(pos[valid], num_bands)],
+        "row": [np.repeat(pos[valid], num_bands).astype(np.uint64)],
         "h1": [np.zeros(len(keys), np.uint64)],
         "kind": [np.zeros(len(keys), np.uint8)],
     }
     if exact:
         ok = batch.column("hash_ok").to_numpy(zero_copy_only=False)
         parts["key"].append(batch.column("h0").to_numpy()[ok])
-        parts["row"].append(pos[ok])
+        parts["row"].append(pos[ok].astype(np.uint64))
         parts["h1"].append(batch.column("h1").to_numpy()[ok])
         parts["kind"].append(np.ones(int(ok.sum()), np.uint8))
-    return pa.table({k: np.concatenate(v) for k, v in parts.items()})
+    out = pa.table({k: np.concatenate(v) for k, v in parts.items()})
+    if payload is not None:  # the row's signature or text travels with each of its records
+        idx = [np.repeat(np.flatnonzero(valid), num_bands)]
+        if exact:
+            idx.append(np.flatnonzero(batch.column("hash_ok").to_numpy(zero_copy_only=False)))
+        col = batch.column(payload).combine_chunks().take(pa.array(np.concatenate(idx)))
+        out = out.append_column("payload", col)
+    return out
 
 
 def _shared_buckets(group: pa.Table) -> pa.Table:
@@ -478,6 +493,68 @@ def _take_rows(batch: pa.Table, rows: Any, columns: Optional[list[str]]) -> pa.T
     pos = batch.column(POS).to_numpy()
     out = batch.filter(pa.array(np.isin(pos, rows)))
     return out if columns is None else out.select([POS, *columns])
+
+
+def _group_edges(group: pa.Table, params: dict[str, Any], verify: str) -> pa.Table:
+    """Edges of one key on a worker: verified LSH spanning forest + exact-hash roots."""
+    d = _deduplicator(params)
+    kind = group.column("kind").to_numpy()
+    out = [np.empty((0, 2), np.int64)]
+    for k in (0, 1):
+        g = group.filter(pa.array(kind == k))
+        if g.num_rows < 2:
+            continue
+        rows = g.column("row").to_numpy()
+        uniq, first, local = np.unique(rows, return_index=True, return_inverse=True)
+        if k == 1:
+            h = np.stack([g.column("key").to_numpy(), g.column("h1").to_numpy()], axis=1)
+            roots = _core.exact_roots(np.ascontiguousarray(h[first]), np.ones(len(uniq), bool))
+            out.append(np.stack([uniq, uniq[roots.astype(np.int64)]], axis=1).astype(np.int64))
+            continue
+        sig = set_indptr = set_hashes = None
+        payload = g.column("payload").combine_chunks().take(pa.array(first))
+        if verify == "estimate":
+            raw = np.frombuffer(payload.buffers()[1], np.uint32)[payload.offset * d.num_perm :]
+            sig = np.ascontiguousarray(raw[: len(uniq) * d.num_perm].reshape(len(uniq), -1))
+        elif verify == "exact":
+            set_indptr, set_hashes = d._hasher.shingle_sets(*buffers(payload), 1)
+        e = _core.edges_from_keys(
+            np.ascontiguousarray(g.column("key").to_numpy(), dtype=np.uint64),
+            local.astype(np.uint32),
+            sig,
+            threshold=d.threshold,
+            verify=verify,
+            set_indptr=set_indptr,
+            set_hashes=set_hashes,
+            n_threads=1,
+        ).astype(np.int64)
+        out.append(uniq[e].astype(np.int64))
+    e = np.concatenate(out)
+    return pa.table({"a": e[:, 0], "b": e[:, 1]})
+
+
+def _worker_edges(
+    docs: Any, d: Any, params: dict[str, Any], num_partitions: int, payload: Optional[str]
+) -> np.ndarray:
+    """Every edge (LSH verified, exact) computed on the workers; only edges reach the driver."""
+    records = docs.map_batches(
+        _records_block,
+        batch_format="pyarrow",
+        fn_kwargs={"num_bands": d.num_bands_, "exact": d.exact, "payload": payload},
+        num_cpus=0.5,
+    )
+    out = records.groupby("key", num_partitions=num_partitions).map_groups(
+        _group_edges,
+        batch_format="pyarrow",
+        fn_kwargs={"params": params, "verify": d.verify},
+        num_cpus=0.5,
+    )
+    table = _collect(out)
+    if not table.num_rows:
+        return np.empty((0, 2), np.uint32)
+    return np.stack([table.column("a").to_numpy(), table.column("b").to_numpy()], axis=1).astype(
+        np.uint32
+    )
 
 
 @dataclass
@@ -534,6 +611,7 @@ def dedup(
     num_blocks: Optional[int] = None,
     num_partitions: int = 2,
     components: str = "driver",
+    verify_on: str = "driver",
 ) -> DedupResult:
     """Cluster ``source`` with the settings of a :class:`~tamis.MinHashDeduplicator` on Ray.
 
@@ -543,7 +621,12 @@ def dedup(
     rows). ``num_partitions``: shuffle partitions of the band-key groupby (and edge shards).
     ``components``: ``"driver"`` (union-find, 4 bytes per document) or ``"ray"``
     (:func:`connected_components`, for edge lists too large for the driver).
+    ``verify_on``: ``"driver"`` gathers the signatures (or texts, ``verify="exact"``) of the
+    candidate rows on the driver; ``"workers"`` joins them to the band records on Ray and
+    verifies each bucket in ``map_groups``, so that only verified edges reach the driver.
     """
+    if verify_on not in ("driver", "workers"):
+        raise ValueError(f"verify_on must be 'driver' or 'workers', got {verify_on!r}")
     if components not in ("driver", "ray"):
         raise ValueError(f"components must be 'driver' or 'ray', got {components!r}")
     init()
@@ -564,26 +647,36 @@ def dedup(
     docs = ds.map_batches(
         _sign_block,
         batch_format="pyarrow",
-        fn_kwargs={"params": params, "text_column": text_column, "extra": extra},
+        fn_kwargs={
+            "params": params,
+            "text_column": text_column,
+            "extra": extra,
+            "text_payload": verify_on == "workers" and d.verify == "exact",
+        },
         num_cpus=0.5,
     ).materialize()
-    records = docs.map_batches(
-        _records_block,
-        batch_format="pyarrow",
-        fn_kwargs={"num_bands": d.num_bands_, "exact": d.exact},
-        num_cpus=0.5,
-    )
-    shared = records.groupby("key", num_partitions=num_partitions).map_groups(
-        _shared_buckets, batch_format="pyarrow", num_cpus=0.5
-    )
-    cand = _collect(shared)
+    if verify_on == "workers":
+        payload = {"estimate": "sig", "exact": "__text"}.get(d.verify)
+        worker = _worker_edges(docs, d, params, num_partitions, payload)
+        cand = pa.table({"kind": pa.array([], pa.uint8())})
+    else:
+        records = docs.map_batches(
+            _records_block,
+            batch_format="pyarrow",
+            fn_kwargs={"num_bands": d.num_bands_, "exact": d.exact},
+            num_cpus=0.5,
+        )
+        shared = records.groupby("key", num_partitions=num_partitions).map_groups(
+            _shared_buckets, batch_format="pyarrow", num_cpus=0.5
+        )
+        cand = _collect(shared)
     # Per-row columns the driver needs (8-16 bytes per document).
     meta_cols = ["n_shingles", *(["length"] if d.keep == "longest" else []), *extra]
     meta = _collect(docs.select_columns([POS, *meta_cols]))
     order = np.argsort(meta.column(POS).to_numpy(), kind="stable")
     meta = meta.take(pa.array(order))
     n_shingles = meta.column("n_shingles").to_numpy()
-    edges = []
+    edges = [worker] if verify_on == "workers" else []
     if cand.num_rows:
         kind = cand.column("kind").to_numpy()
         rows_all = cand.column("row").to_numpy().astype(np.uint32)
