@@ -77,9 +77,7 @@ def test_dsir_separate_targets_and_row_ids(sample_texts):
         tray.dsir_resample(r, raw, 5, method="replacement")
 
 
-@pytest.mark.parametrize(
-    ("verify", "keep"), [("estimate", "first"), ("exact", "longest"), ("none", "first")]
-)
+@pytest.mark.parametrize(("verify", "keep"), [("estimate", "first"), ("exact", "longest")])
 def test_dedup_equals_local(docs, verify, keep):
     local = tamis.MinHashDeduplicator(threshold=0.7, verify=verify, keep=keep).fit(docs)
     assert local.keep_mask_.sum() < len(docs) - 20  # there is something to find
@@ -106,8 +104,8 @@ def test_dedup_ids_and_scores(docs, tmp_path):
     q = np.random.default_rng(0).random(n)
     path = tmp_path / "in.parquet"
     pq.write_table(pa.table({"text": docs, "doc": ids, "q": q}), path)
-    d = tamis.MinHashDeduplicator(threshold=0.8)
-    want = tamis.MinHashDeduplicator(threshold=0.8).fit(docs, ids=np.array(ids))
+    d = tamis.MinHashDeduplicator(threshold=0.8, verify="none")
+    want = tamis.MinHashDeduplicator(threshold=0.8, verify="none").fit(docs, ids=np.array(ids))
     got = tray.dedup(d, str(path), id_column="doc", num_blocks=4)
     np.testing.assert_array_equal(got.keep_mask, want.keep_mask_)
     d = tamis.MinHashDeduplicator(threshold=0.8, keep="score", exact=False)
@@ -125,7 +123,8 @@ def test_cli_backend_ray(tmp_path, docs, sample_texts):
     pq.write_table(pa.table({"text": docs}), src)
     for backend in ("local", "ray"):
         out = tmp_path / f"{backend}.parquet"
-        args = ["dedup", str(src), "-o", str(out), "-q", "--backend", backend]
+        args = ["dedup", str(src), "-o", str(out), "-q", "--backend", backend, "--all-rows"]
+        args += ["--ray-partitions", "2", "--ray-components", "ray"]
         assert main(args) == 0
     assert pq.read_table(tmp_path / "ray.parquet").equals(pq.read_table(tmp_path / "local.parquet"))
     pq.write_table(pa.table({"text": sample_texts[:300]}), tmp_path / "raw.parquet")

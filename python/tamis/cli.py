@@ -374,6 +374,21 @@ def add_dedup(sub: Any) -> None:
     p.add_argument("--json", default=None, help="also write the summary as JSON here")
     p.add_argument("--backend", choices=["local", "ray"], default="local", help="ray: tamis[ray]")
     p.add_argument("--address", default=None, help="Ray cluster address (--backend ray)")
+    p.add_argument(
+        "--ray-verify-on",
+        choices=["driver", "workers"],
+        default="driver",
+        help="--backend ray: verify candidates on the driver or in the band-key groups",
+    )
+    p.add_argument(
+        "--ray-components",
+        choices=["driver", "ray"],
+        default="driver",
+        help="--backend ray: union-find on the driver, or large-star/small-star on Ray",
+    )
+    p.add_argument(
+        "--ray-partitions", type=int, default=16, help="--backend ray: shuffle partitions"
+    )
     p.set_defaults(func=cmd_dedup)
 
 

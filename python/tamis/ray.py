@@ -833,6 +833,9 @@ def cmd_dedup_ray(args: Any, d: Any) -> int:
         text_column=args.text_column,
         id_column=args.id_column,
         score_column=args.score_column,
+        num_partitions=args.ray_partitions,
+        components=args.ray_components,
+        verify_on=args.ray_verify_on,
     )
     keep, dup_of, cluster = res.keep_mask, res.duplicate_of, res.cluster_id
     t_cluster = time.perf_counter() - t0
