@@ -2,7 +2,8 @@
 
 On a seeded sample of the shared corpus (/work/corpus/pool.parquet) it runs, side by side in one
 process: DSIR (fit + resample, k = 1% of the sample) and MinHash dedup (Jaccard 0.8, estimate
-verification), locally and on a local Ray cluster (``ray.init(num_cpus=...)``), checks that the
+verification; on Ray also with ``verify_on="workers", components="ray"``: "dedup-w"), locally
+and on a local Ray cluster (``ray.init(num_cpus=...)``), checks that the
 selections / keep masks are identical and reports wall times and the Ray / local ratio. Ray's own
 start-up (``ray.init``) is timed separately and not included in the ratios.
 
@@ -84,6 +85,17 @@ def main() -> None:
         np.array_equal(ray_d.cluster_id, local_d.cluster_id_)
     )
     rows.append(("dedup", raw.num_rows, t_dd_local, t_dd_ray, same))
+    ray_w, t_dd_w = timed(
+        lambda: tray.dedup(
+            tamis.MinHashDeduplicator(**dparams),
+            texts,
+            num_blocks=args.blocks,
+            verify_on="workers",
+            components="ray",
+        )
+    )
+    same = bool(np.array_equal(ray_w.cluster_id, local_d.cluster_id_))
+    rows.append(("dedup-w", raw.num_rows, t_dd_local, t_dd_w, same))
     ray.shutdown()
 
     print(f"ray.init: {t_init:.2f} s (num_cpus={args.cpus}, blocks={args.blocks})")
