@@ -255,6 +255,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     )
     if args.keep == "score" and not args.score_column:
         raise ValueError("--keep score needs --score-column")
+    if args.backend == "ray":
+        from tamis.ray import cmd_dedup_ray
+
+        return cmd_dedup_ray(args, dedup)
     id_col = args.id_column or "id"
     extra = [args.score_column] if args.score_column else []
     ids, scores = [], []
@@ -368,6 +372,23 @@ def add_dedup(sub: Any) -> None:
         help="keep band keys (~100 bytes per document) instead of signatures",
     )
     p.add_argument("--json", default=None, help="also write the summary as JSON here")
+    p.add_argument("--backend", choices=["local", "ray"], default="local", help="ray: tamis[ray]")
+    p.add_argument("--address", default=None, help="Ray cluster address (--backend ray)")
+    p.add_argument(
+        "--ray-verify-on",
+        choices=["driver", "workers"],
+        default="driver",
+        help="--backend ray: verify candidates on the driver or in the band-key groups",
+    )
+    p.add_argument(
+        "--ray-components",
+        choices=["driver", "ray"],
+        default="driver",
+        help="--backend ray: union-find on the driver, or large-star/small-star on Ray",
+    )
+    p.add_argument(
+        "--ray-partitions", type=int, default=16, help="--backend ray: shuffle partitions"
+    )
     p.set_defaults(func=cmd_dedup)
 
 

@@ -752,11 +752,21 @@ def _cmd_dsir(args: Any) -> int:
         target = args.target if len(args.target) > 1 else args.target[0]
     show = not args.quiet
     t0 = time.perf_counter()
-    r.fit(target, raw, show_progress=show)
+    if getattr(args, "backend", "local") == "ray":
+        from tamis import ray as tray
+
+        tray.init(args.address)
+        raw_paths = list(args.raw)
+        tray.dsir_fit(r, list(args.target) if args.separate_targets else target, raw_paths)
+    else:
+        r.fit(target, raw, show_progress=show)
     t1 = time.perf_counter()
     if args.save_model:
         r.save(args.save_model)
-    table = r.resample(raw, args.k, method=args.method, show_progress=show)
+    if getattr(args, "backend", "local") == "ray":
+        table = tray.dsir_resample(r, raw_paths, args.k, method=args.method)
+    else:
+        table = r.resample(raw, args.k, method=args.method, show_progress=show)
     t2 = time.perf_counter()
     params = {**r.get_params(), "k": args.k, "method": args.method}
     params.update(target=[str(p) for p in args.target], raw=[str(p) for p in args.raw])
@@ -849,4 +859,6 @@ def add_dsir(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=8192)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--backend", choices=["local", "ray"], default="local", help="ray: tamis[ray]")
+    p.add_argument("--address", default=None, help="Ray cluster address (--backend ray)")
     p.set_defaults(func=_cmd_dsir)
