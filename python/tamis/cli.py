@@ -418,6 +418,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except (TamisError, ValueError, TypeError, OSError) as e:
+    except (TamisError, ValueError, TypeError, OSError, ImportError) as e:
         print(f"tamis {args.command}: error: {e}", file=sys.stderr)
         return 1
