@@ -8,12 +8,10 @@ from tests.reference import char_ngram_counts, word_ngram_counts
 import tamis
 from tamis import HashingFeaturizer
 
-texts_st = st.lists(
-    st.one_of(
-        st.none(), st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
-    ),
-    max_size=20,
-)
+# Characters this Python's Unicode database knows: lowercasing follows Rust's (newer) Unicode
+# tables, which map some characters that CPython 3.11 (Unicode 14) considers unassigned.
+KNOWN = st.characters(blacklist_categories=("Cs", "Cn"))
+texts_st = st.lists(st.one_of(st.none(), st.text(alphabet=KNOWN, max_size=60)), max_size=20)
 
 
 def rows(csr):
@@ -41,7 +39,7 @@ def test_csr_matches_brute_force_generated(texts, lo, extra, seed):
         assert got.row(i) == (dict(word_ngram_counts(t, 64, rng, seed)) if t is not None else {})
 
 
-@given(st.lists(st.text(max_size=40), max_size=10), st.integers(1, 4))
+@given(st.lists(st.text(alphabet=KNOWN, max_size=40), max_size=10), st.integers(1, 4))
 def test_char_ngrams_match_brute_force(texts, n):
     got = HashingFeaturizer(50, (1, n), analyzer="char").transform(texts)
     assert rows(got) == [dict(char_ngram_counts(t, 50, (1, n))) for t in texts]

@@ -38,6 +38,30 @@ pub enum Verify<'a> {
     },
 }
 
+impl Verify<'_> {
+    /// Whether candidate rows `u` and `v` are duplicates under this verification
+    /// (`signatures` is row-major, `num_perm` slots per row).
+    fn is_duplicate(&self, signatures: &[u32], num_perm: usize, u: u32, v: u32) -> bool {
+        match *self {
+            Verify::None => true,
+            Verify::Estimate { threshold } => {
+                let (a, b) = (u as usize * num_perm, v as usize * num_perm);
+                estimate_jaccard(&signatures[a..a + num_perm], &signatures[b..b + num_perm])
+                    >= threshold
+            }
+            Verify::Exact {
+                threshold,
+                indptr,
+                hashes,
+            } => {
+                let set =
+                    |i: u32| &hashes[indptr[i as usize] as usize..indptr[i as usize + 1] as usize];
+                exact_jaccard(set(u), set(v)) >= threshold
+            }
+        }
+    }
+}
+
 /// Union-find over `0..n` whose root is the smallest element of each set.
 #[derive(Clone, Debug)]
 pub struct UnionFind {
@@ -137,25 +161,7 @@ pub fn lsh_clusters(
             uf.union(i as u32, r);
         }
     }
-    let dup = |u: u32, v: u32| -> bool {
-        match verify {
-            Verify::None => true,
-            Verify::Estimate { threshold } => {
-                let (a, b) = (u as usize * num_perm, v as usize * num_perm);
-                estimate_jaccard(&signatures[a..a + num_perm], &signatures[b..b + num_perm])
-                    >= threshold
-            }
-            Verify::Exact {
-                threshold,
-                indptr,
-                hashes,
-            } => {
-                let set =
-                    |i: u32| &hashes[indptr[i as usize] as usize..indptr[i as usize + 1] as usize];
-                exact_jaccard(set(u), set(v)) >= threshold
-            }
-        }
-    };
+    let dup = |u: u32, v: u32| verify.is_duplicate(signatures, num_perm, u, v);
     with_threads(n_threads, || {
         for band in 0..params.bands {
             let keys = sorted_band(signatures, num_perm, valid, params, band);
@@ -273,25 +279,7 @@ pub fn edges_from_keys(
             format!("row {r} has no signature or shingle set ({n_known} given)"),
         ));
     }
-    let dup = |u: u32, v: u32| -> bool {
-        match verify {
-            Verify::None => true,
-            Verify::Estimate { threshold } => {
-                let (a, b) = (u as usize * num_perm, v as usize * num_perm);
-                estimate_jaccard(&signatures[a..a + num_perm], &signatures[b..b + num_perm])
-                    >= threshold
-            }
-            Verify::Exact {
-                threshold,
-                indptr,
-                hashes,
-            } => {
-                let set =
-                    |i: u32| &hashes[indptr[i as usize] as usize..indptr[i as usize + 1] as usize];
-                exact_jaccard(set(u), set(v)) >= threshold
-            }
-        }
-    };
+    let dup = |u: u32, v: u32| verify.is_duplicate(signatures, num_perm, u, v);
     with_threads(n_threads, || {
         let mut pairs: Vec<(u64, u32)> = keys.iter().copied().zip(rows.iter().copied()).collect();
         pairs.par_sort_unstable();
