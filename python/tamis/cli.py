@@ -401,7 +401,10 @@ COMMANDS.append(add_coreset)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="tamis", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="tamis",
+        description="Select pre-training data: features, stats, DSIR, dedup, scoring, coresets.",
+    )
     parser.add_argument("--version", action="version", version=f"tamis {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
