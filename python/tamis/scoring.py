@@ -142,6 +142,30 @@ def _check_path(model: Any, what: str) -> Path:
     return path
 
 
+def _load_model(model: Any, tokenizer: Any, auto_class: str, device: str, dtype: Any) -> Any:
+    """Return ``(model, tokenizer)`` for a local model folder or a ``torch.nn.Module``.
+
+    A folder is loaded with ``transformers.<auto_class>`` (and its tokenizer unless one is
+    given); a module needs an explicit tokenizer.
+    """
+    torch = _torch()
+    transformers = _require("transformers")
+    if isinstance(model, (str, os.PathLike)):
+        path = _check_path(model, "model")
+        model = getattr(transformers, auto_class).from_pretrained(
+            str(path), **_load_kwargs(device, dtype)
+        )
+        if tokenizer is None:
+            tokenizer = _load_tokenizer(path)
+    elif not isinstance(model, torch.nn.Module):
+        raise TypeError(
+            f"model must be a model folder or a torch.nn.Module, got {type(model).__name__}"
+        )
+    if tokenizer is None:
+        raise ValueError("tokenizer is required when model is a module")
+    return model, tokenizer
+
+
 def _load_kwargs(device: str, dtype: Any) -> dict[str, Any]:
     """``from_pretrained`` keywords: local files only, and the weights' dtype.
 
@@ -366,22 +390,8 @@ class LMScorer:
         chunk_elements: int = 1 << 26,
         dtype: Any = None,
     ) -> None:
-        torch = _torch()
-        transformers = _require("transformers")
         self.device = str(device or default_device())
-        if isinstance(model, (str, os.PathLike)):
-            path = _check_path(model, "model")
-            model = transformers.AutoModelForCausalLM.from_pretrained(
-                str(path), **_load_kwargs(self.device, dtype)
-            )
-            if tokenizer is None:
-                tokenizer = _load_tokenizer(path)
-        elif not isinstance(model, torch.nn.Module):
-            raise TypeError(
-                f"model must be a model folder or a torch.nn.Module, got {type(model).__name__}"
-            )
-        if tokenizer is None:
-            raise ValueError("tokenizer is required when model is a module")
+        model, tokenizer = _load_model(model, tokenizer, "AutoModelForCausalLM", self.device, dtype)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         config = getattr(model, "config", None)
@@ -853,22 +863,8 @@ class _EncoderBase:
         autocast: bool | None,
         dtype: Any,
     ) -> None:
-        torch = _torch()
-        transformers = _require("transformers")
         self.device = str(device or default_device())
-        if isinstance(model, (str, os.PathLike)):
-            path = _check_path(model, "model")
-            model = getattr(transformers, auto_class).from_pretrained(
-                str(path), **_load_kwargs(self.device, dtype)
-            )
-            if tokenizer is None:
-                tokenizer = _load_tokenizer(path)
-        elif not isinstance(model, torch.nn.Module):
-            raise TypeError(
-                f"model must be a model folder or a torch.nn.Module, got {type(model).__name__}"
-            )
-        if tokenizer is None:
-            raise ValueError("tokenizer is required when model is a module")
+        model, tokenizer = _load_model(model, tokenizer, auto_class, self.device, dtype)
         if not callable(tokenizer) or hasattr(tokenizer, "encode_batch"):
             raise TypeError("tokenizer must be a transformers tokenizer (it adds [CLS]/[SEP])")
         self.model = model.to(self.device).eval()
