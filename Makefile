@@ -1,5 +1,11 @@
 .DEFAULT_GOAL := help
 PY ?= python3
+SHARED ?= ../shared
+CORPUS_DIR ?= data/corpus
+CORPUS ?= $(CORPUS_DIR)/pool.parquet
+REF_PY ?=
+BENCHES ?= features dsir dedup coreset ray_scaling scoring
+BENCH_ARGS ?= --quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,10 +35,23 @@ test-rust: ## cargo test (no libpython needed)
 test: test-rust ## cargo test + pytest
 	$(PY) -m pytest
 
-bench: ## benchmarks (set CORPUS and REF_PY)
-	$(PY) benches/features.py --corpus $(CORPUS) --ref-python $(REF_PY)
+corpus: $(CORPUS_DIR)/pool.parquet ## build the shared corpus into data/corpus/ (CORPUS_DIR; ignored; installs ~200 MB of Debian packages as root)
+
+$(CORPUS_DIR)/pool.parquet:
+	@test -f $(SHARED)/corpus/build_corpus.py || { echo "make corpus: $(SHARED)/corpus/build_corpus.py not found (set SHARED=path/to/shared)" >&2; exit 2; }
+	$(PY) $(SHARED)/corpus/build_corpus.py $(CORPUS_DIR)
+
+bench: ## every bench, quick, on data/corpus/pool.parquet (set CORPUS, BENCHES, REF_PY; BENCH_ARGS= for full runs)
+	@set -e; for b in $(BENCHES); do \
+		echo "== benches/$$b.py"; \
+		case $$b in \
+			coreset) $(PY) benches/$$b.py $(BENCH_ARGS) ;; \
+			features) $(PY) benches/$$b.py --corpus $(CORPUS) $(if $(REF_PY),--ref-python $(REF_PY)) $(BENCH_ARGS) ;; \
+			*) $(PY) benches/$$b.py --corpus $(CORPUS) $(BENCH_ARGS) ;; \
+		esac; \
+	done
 
 ci: ## what CI runs, from scratch in a fresh venv
 	bash .ci/run
 
-.PHONY: help install format lint-rust lint-python lint test-rust test bench ci
+.PHONY: help install format lint-rust lint-python lint test-rust test corpus bench ci

@@ -13,7 +13,9 @@ sketched leverage (CountSketch, m = 4d²), Lewis weights p = 1 and p = 3.
 
     python benches/coreset.py                  # n=200000 d=64 k=2000, 5 seeds
     python benches/coreset.py --n 50000 --seeds 3
-Writes bench-results/coreset.json.
+    python benches/coreset.py --quick          # n=20000 d=16 k=500, 1 seed: a smoke test
+Synthetic data: no corpus needed. Writes bench-results/coreset.json (bench-results/tmp/ with
+--quick).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import tamis
+from _common import add_quick_arg, out_path
 from tamis import _core
 from tamis.sensitivity import (
     _directions,
@@ -247,8 +250,12 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-6, help="Lewis tolerance (max |log change|)")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
-    ap.add_argument("--out", default="bench-results/coreset.json")
+    ap.add_argument("--out", default=None, help="default bench-results/coreset.json")
+    add_quick_arg(ap)
     args = ap.parse_args()
+    if args.quick:
+        args.n, args.d, args.k, args.seeds = min(args.n, 20_000), min(args.d, 16), 500, 1
+    args.out = str(out_path(args.out, "coreset.json", args.quick))
     if _core.build_profile != "release":
         raise SystemExit("refusing to benchmark a debug build")
     A, b = make_data(args.n, args.d, args.rare, 0)

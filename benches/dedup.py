@@ -1,6 +1,7 @@
 """MinHash dedup: tamis side by side with datasketch 2.0, rensa and gaoya, in one run.
 
-Three measurements on the shared corpus (/work/corpus/pool.parquet):
+Three measurements on the shared corpus (``--corpus``, default data/corpus/pool.parquet, built by
+``make corpus``):
 
 1. signature throughput from raw text, one thread (MB of text per second per core), word 5-gram
    shingles, 128 permutations; rensa and datasketch get their shingles from Python (as users feed
@@ -10,13 +11,17 @@ Three measurements on the shared corpus (/work/corpus/pool.parquet):
 3. precision / recall of the pairs each tool reports on the ``licenses`` domain against the exact
    Jaccard (>= 0.8) of word 5-gram shingle sets, computed by brute force.
 
-Usage: python benches/dedup.py [--n-docs 20000] [--sig-docs 2000] [--tools tamis,rensa,...]
-Writes bench-results/dedup.json.
+Usage: python benches/dedup.py [--corpus PATH] [--n-docs 20000] [--sig-docs 2000]
+                               [--tools tamis,rensa,...] [--quick]
+Writes bench-results/dedup.json (bench-results/tmp/dedup.json with --quick), keeping the sections
+and tools of an earlier run that this one skipped. A tool that is not installed is skipped, with
+a note.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -32,7 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-POOL = Path("/work/corpus/pool.parquet")
+from _common import add_corpus_arg, add_quick_arg, corpus_path, out_path
+
 WORDPUNCT = re.compile(r"\w+|[^\w\s]+")
 NUM_PERM = 128
 THRESHOLD = 0.8
@@ -318,11 +324,17 @@ def accuracy(texts: list[str], tools: list[str]) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_corpus_arg(ap)
     ap.add_argument("--n-docs", type=int, default=20_000)
     ap.add_argument("--sig-docs", type=int, default=2_000)
+    ap.add_argument(
+        "--acc-docs", type=int, default=None, help="licenses documents for accuracy (default all)"
+    )
     ap.add_argument("--tools", default="tamis,rensa,gaoya,datasketch")
     ap.add_argument("--skip", default="", help="sections to skip: sig,e2e,acc")
+    ap.add_argument("--out", default=None, help="default bench-results/dedup.json")
+    add_quick_arg(ap)
     ap.add_argument("--worker", default=None)
     ap.add_argument("--parquet", default=None)
     ap.add_argument("--threads", type=int, default=None)
@@ -334,9 +346,18 @@ def main() -> int:
 
     if tamis._core.build_profile != "release":
         sys.exit("refusing to benchmark a debug build")
-    tools = args.tools.split(",")
+    corpus = corpus_path(args.corpus, "dedup")
+    if args.quick:
+        args.n_docs, args.sig_docs = min(args.n_docs, 2_000), min(args.sig_docs, 300)
+        args.acc_docs = min(args.acc_docs or 400, 400)
+    tools = []
+    for t in args.tools.split(","):
+        if t == "tamis" or importlib.util.find_spec(t) is not None:
+            tools.append(t)
+        else:
+            print(f"dedup: skipping {t} (not installed: pip install {t})", file=sys.stderr)
     skip = set(args.skip.split(","))
-    pool = pq.read_table(POOL, columns=["text", "domain"])
+    pool = pq.read_table(corpus, columns=["text", "domain"])
     rng = np.random.default_rng(0)
     out: dict = {
         "cpu_count": os.cpu_count(),
@@ -392,10 +413,11 @@ def main() -> int:
             out["end_to_end"] = e2e
     if "acc" not in skip:
         lic = pool.filter(pc.equal(pool.column("domain"), "licenses")).column("text").to_pylist()
+        lic = lic[: args.acc_docs]
         print("accuracy on licenses:", flush=True)
         out["accuracy"] = accuracy(lic, tools)
-    Path("bench-results").mkdir(exist_ok=True)
-    dest = Path("bench-results/dedup.json")
+    dest = out_path(args.out, "dedup.json", args.quick)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():  # keep the sections and tools this run skipped
         old = json.loads(dest.read_text())
         for key, sec in out.items():
@@ -403,7 +425,7 @@ def main() -> int:
                 sec["tools"] = {**old[key].get("tools", {}), **sec["tools"]}
         out = {**old, **out}
     dest.write_text(json.dumps(out, indent=2))
-    print("-> bench-results/dedup.json")
+    print(f"-> {dest}")
     return 0
 
 

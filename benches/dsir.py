@@ -11,21 +11,24 @@ Three parts, all in one run so the figures are comparable:
    (``featurizer`` + ``np.dot(log_diff, features)``) and ``resample``'s Gumbel + argpartition.
    MB = 1e6 bytes of UTF-8 text.
 2. Peak RSS of ``tamis dsir`` (a fresh process each) at 10k and 40k raw documents.
-3. Selection precision: raw = 15k random documents, target = 500 held-out ``python-docs``
-   documents (not in raw); precision = fraction of the k selected that are ``python-docs``, at
-   k = 200 and 1000, averaged over splits and Gumbel seeds, for the reference settings and for
-   candidate default settings. The reference's weights are computed by tamis' compatible mode,
-   which equals data-selection's to 1e-9 (tests/test_importance.py); its noise differs (unseeded
-   numpy), which averaging over seeds takes care of.
+3. Selection precision: raw = 15k random documents (``--raw-docs``), target = 500 held-out
+   ``python-docs`` documents (not in raw); precision = fraction of the k selected that are
+   ``python-docs``, at k = 200 and 1000, averaged over splits and Gumbel seeds, for the reference
+   settings and for candidate default settings. The reference's weights are computed by tamis'
+   compatible mode, which equals data-selection's to 1e-9 (tests/test_importance.py); its noise
+   differs (unseeded numpy), which averaging over seeds takes care of.
 
-Usage::
+Usage (``make corpus`` builds the default corpus; the reference comes with the dev extra)::
 
-    python benches/dsir.py --pool /work/corpus/pool.parquet [--quick]
+    python benches/dsir.py [--corpus data/corpus/pool.parquet] [--quick]
+
+Writes ``bench-results/dsir.json`` (``bench-results/tmp/dsir.json`` with ``--quick``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -41,6 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import tamis
+from _common import add_corpus_arg, add_quick_arg, corpus_path, die, out_path
 from tamis import ImportanceResampler
 from tamis.importance import _id_hashes
 
@@ -211,7 +215,9 @@ CONFIGS = {
 }
 
 
-def precision(pool: pa.Table, n_splits: int, n_seeds: int, ks: list[int]) -> dict:
+def precision(
+    pool: pa.Table, n_splits: int, n_seeds: int, ks: list[int], n_raw: int = 15_000
+) -> dict:
     domain = np.asarray(pool.column("domain").to_pylist(), dtype=object)
     is_pd = domain == "python-docs"
     results: dict = {name: {f"k={k}": [] for k in ks} for name in CONFIGS}
@@ -221,7 +227,7 @@ def precision(pool: pa.Table, n_splits: int, n_seeds: int, ks: list[int]) -> dic
         pd_idx = rng.permutation(np.flatnonzero(is_pd))
         target_idx = pd_idx[:500]
         rest = np.setdiff1d(np.arange(pool.num_rows), target_idx)
-        raw_idx = np.sort(rng.choice(rest, 15_000, replace=False))
+        raw_idx = np.sort(rng.choice(rest, min(n_raw, len(rest)), replace=False))
         raw = pool.take(pa.array(raw_idx)).select(["id", "text"])
         target = pool.take(pa.array(target_idx)).select(["text"])
         labels = is_pd[raw_idx]
@@ -255,21 +261,30 @@ def precision(pool: pa.Table, n_splits: int, n_seeds: int, ks: list[int]) -> dic
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pool", default="/work/corpus/pool.parquet")
-    ap.add_argument("--out", default="bench-results/dsir.json")
+    add_corpus_arg(ap, "--pool")
+    ap.add_argument("--out", default=None, help="default bench-results/dsir.json")
     ap.add_argument("--ref-docs", type=int, default=1500, help="documents timed for the reference")
     ap.add_argument("--tamis-docs", type=int, default=15000, help="documents timed for tamis")
     ap.add_argument("--splits", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    ap.add_argument("--raw-docs", type=int, default=15000, help="raw documents per precision split")
+    add_quick_arg(ap)
     ap.add_argument("--skip", nargs="*", default=[], choices=["throughput", "rss", "precision"])
     args = ap.parse_args()
+    args.corpus = corpus_path(args.corpus, "dsir")
+    if "throughput" not in args.skip and importlib.util.find_spec("data_selection") is None:
+        die(
+            "dsir",
+            "the throughput part needs data_selection (pip install data-selection==1.0.3 "
+            "nltk==3.9.4, in the dev extra), or pass --skip throughput",
+        )
     if tamis._core.build_profile != "release":
         print("dsir bench: refusing to time a debug build", file=sys.stderr)
         return 2
     if args.quick:
         args.ref_docs, args.tamis_docs, args.splits, args.seeds = 200, 1000, 1, 2
-    pool = pq.read_table(args.pool)
+        args.raw_docs = 3000
+    pool = pq.read_table(args.corpus)
     rng = np.random.default_rng(123)
     shuffled = pool.take(pa.array(rng.permutation(pool.num_rows)))
     texts = [t for t in shuffled.column("text").to_pylist() if t]
@@ -311,7 +326,7 @@ def main() -> int:
             )
     if "precision" not in args.skip:
         ks = [200, 1000]
-        result["precision"] = precision(pool, args.splits, args.seeds, ks)
+        result["precision"] = precision(pool, args.splits, args.seeds, ks, args.raw_docs)
         print(
             f"\nPrecision (python-docs share of the selection; raw share "
             f"{result['precision']['_raw_python_docs_share']:.3f})"
@@ -324,7 +339,7 @@ def main() -> int:
                 f"{res[f'k={k}']['mean']:>9.3f} ±{res[f'k={k}']['std']:.3f}" for k in ks
             )
             print(f"{name:<48}{cells}")
-    out = Path(args.out)
+    out = out_path(args.out, "dsir.json", args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {out}")

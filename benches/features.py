@@ -6,11 +6,18 @@ tokenisation. The reference (``data-selection==1.0.3``) runs one document at a t
 interpreter (a venv given by ``--ref-python``); tamis runs the same documents with 1 and 2 threads,
 in its three output forms (summed counts as DSIR's fit uses, per-document CSR, tokens only).
 
-    python3 benches/features.py --corpus /work/corpus/pool.parquet \\
-        --ref-python /work/venvs/dsirref/bin/python --ref-docs 3000
+    make corpus                      # once: the shared corpus, into data/corpus/ (ignored)
+    python3 benches/features.py [--corpus data/corpus/pool.parquet] \\
+        [--ref-python REF_VENV/bin/python --ref-docs 3000] [--quick]
 
-Prints a table and writes ``bench-results/features.json``. MB = 1e6 bytes of UTF-8 text. The
-machines are small and shared, so compare the ratios; absolute figures vary run to run.
+where REF_VENV is a venv with ``data-selection==1.0.3 nltk==3.9.4 pyarrow numpy`` (the dev extra
+installs them, so the dev venv's own python will do; see ``benches/reference_dsir.py``); without
+``--ref-python`` only tamis is timed. ``--quick`` times
+the first 2,000 documents once (300 for the reference).
+
+Prints a table and writes ``bench-results/features.json`` (``bench-results/tmp/`` when quick).
+MB = 1e6 bytes of UTF-8 text. The machines are small and shared, so compare the ratios; absolute
+figures vary run to run.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import tamis
+from _common import add_corpus_arg, add_quick_arg, corpus_path, die, out_path, rel
 from tamis import _core
 
 HERE = Path(__file__).resolve().parent
@@ -56,17 +64,26 @@ def run_reference(python: str, corpus: str, n_docs: int) -> dict | None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", required=True, help="Parquet file with a text column")
+    add_corpus_arg(ap)
     ap.add_argument("--ref-python", default=None, help="python of a venv with data-selection")
     ap.add_argument("--ref-docs", type=int, default=3000, help="documents for the reference")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--out", default="bench-results/features.json")
+    ap.add_argument("--out", default=None, help="default bench-results/features.json")
+    add_quick_arg(ap)
     args = ap.parse_args()
+    args.corpus = corpus_path(args.corpus, "features")
+    if args.ref_python and not Path(args.ref_python).is_file():
+        die("features", f"--ref-python {args.ref_python} not found (see benches/reference_dsir.py)")
+    if args.quick:
+        args.ref_docs, args.reps = min(args.ref_docs, 300), 1
+    args.out = out_path(args.out, "features.json", args.quick)
     if _core.build_profile != "release":
         print("refusing to benchmark a debug build", file=sys.stderr)
         return 2
 
     text = pq.read_table(args.corpus, columns=["text"]).column("text").combine_chunks()
+    if args.quick:
+        text = text.slice(0, 2000)
     n_ref = min(args.ref_docs, len(text))
     subsets = {"same docs as reference": text.slice(0, n_ref), "whole corpus": text}
     rows = []
@@ -124,14 +141,14 @@ def main() -> int:
         )
     result = {
         "bench": "features",
-        "corpus": args.corpus,
+        "corpus": rel(Path(args.corpus)),
         "tamis_version": tamis.__version__,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "load_average": os.getloadavg(),
         "rows": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {args.out}")
     return 0
 

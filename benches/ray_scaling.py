@@ -1,14 +1,16 @@
 """Local backend vs the Ray backend on one machine: the overhead of Ray, same results.
 
-On a seeded sample of the shared corpus (/work/corpus/pool.parquet) it runs, side by side in one
-process: DSIR (fit + resample, k = 1% of the sample) and MinHash dedup (Jaccard 0.8, estimate
-verification; on Ray also with ``verify_on="workers", components="ray"``: "dedup-w"), locally
-and on a local Ray cluster (``ray.init(num_cpus=...)``), checks that the
-selections / keep masks are identical and reports wall times and the Ray / local ratio. Ray's own
-start-up (``ray.init``) is timed separately and not included in the ratios.
+On a seeded sample of the shared corpus (``--corpus``, default data/corpus/pool.parquet, built
+by ``make corpus``) it runs, side by side in one process: DSIR (fit + resample, k = 1% of the
+sample) and MinHash dedup (Jaccard 0.8, estimate verification; on Ray also with
+``verify_on="workers", components="ray"``: "dedup-w"), locally and on a local Ray cluster
+(``ray.init(num_cpus=...)``), checks that the selections / keep masks are identical and reports
+wall times and the Ray / local ratio. Ray's own start-up (``ray.init``) is timed separately and
+not included in the ratios.
 
-Usage: python benches/ray_scaling.py [--n-docs 20000] [--cpus 2] [--blocks 8]
-Writes bench-results/ray_scaling.json.
+Usage: python benches/ray_scaling.py [--corpus PATH] [--n-docs 20000] [--cpus 2] [--blocks 8]
+                                     [--quick]
+Writes bench-results/ray_scaling.json (bench-results/tmp/ with --quick). Needs the ray extra.
 """
 
 from __future__ import annotations
@@ -16,26 +18,31 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import tamis
-
-POOL = Path("/work/corpus/pool.parquet")
+from _common import add_corpus_arg, add_quick_arg, corpus_path, need, out_path
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_corpus_arg(ap)
     ap.add_argument("--n-docs", type=int, default=20_000)
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--blocks", type=int, default=8)
     ap.add_argument("--threads", type=int, default=None, help="Rust threads per task (local too)")
+    ap.add_argument("--out", default=None, help="default bench-results/ray_scaling.json")
+    add_quick_arg(ap)
     args = ap.parse_args()
+    corpus = corpus_path(args.corpus, "ray_scaling")
+    need("ray_scaling", "ray", "the ray extra: pip install -e '.[ray]'", args.quick)
+    if args.quick:
+        args.n_docs, args.blocks = min(args.n_docs, 2_000), min(args.blocks, 4)
 
-    table = pq.read_table(POOL, columns=["id", "text", "domain"])
+    table = pq.read_table(corpus, columns=["id", "text", "domain"])
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(table.num_rows, size=min(args.n_docs, table.num_rows), replace=False))
     raw = table.take(pa.array(idx))
@@ -113,9 +120,10 @@ def main() -> None:
             for n, _, tl, tr, ok in rows
         ],
     }
-    Path("bench-results").mkdir(exist_ok=True)
-    Path("bench-results/ray_scaling.json").write_text(json.dumps(out, indent=2))
-    print("-> bench-results/ray_scaling.json")
+    dest = out_path(args.out, "ray_scaling.json", args.quick)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(out, indent=2))
+    print(f"-> {dest}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Benchmark the reference DSIR featuriser (PyPI ``data-selection==1.0.3``).
 
-Run with the interpreter of a venv that has the reference installed, e.g.::
+Run with the interpreter of a venv that has the reference installed (``benches/features.py
+--ref-python REF_VENV/bin/python`` does this for you), e.g.::
 
-    python3 -m venv /work/venvs/dsirref
-    /work/venvs/dsirref/bin/pip install data-selection==1.0.3 nltk==3.9.4 pyarrow numpy
-    /work/venvs/dsirref/bin/python benches/reference_dsir.py \
-        --input pool.parquet --text-column text --limit 3000 --out ref.json
+    python3 -m venv REF_VENV
+    REF_VENV/bin/pip install data-selection==1.0.3 nltk==3.9.4 pyarrow numpy
+    REF_VENV/bin/python benches/reference_dsir.py \
+        --input data/corpus/pool.parquet --text-column text --limit 3000 --out ref.json
+
+(``make corpus`` builds ``data/corpus/pool.parquet``.) This script imports nothing of tamis.
 
 What is timed: exactly the per-document call that
 ``HashedNgramDSIR.featurizer`` makes, i.e.
@@ -30,9 +33,10 @@ import os
 import sys
 import time
 import warnings
+from typing import NoReturn
 
 
-def _die(msg: str, code: int = 2) -> NoReturn:  # noqa: F821
+def _die(msg: str, code: int = 2) -> NoReturn:
     print(f"reference_dsir: error: {msg}", file=sys.stderr)
     sys.exit(code)
 
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         _die("--limit must be positive")
     if args.dump_features < 0:
         _die("--dump-features must be >= 0")
+    if not os.path.isfile(args.input):
+        _die(f"corpus {args.input} not found (build it with `make corpus`, or pass --input PATH)")
 
     warnings.simplefilter("ignore")
     os.environ.setdefault("TQDM_DISABLE", "1")

@@ -16,7 +16,13 @@ the peak GPU memory and the model FLOPs utilisation (2 × non-embedding paramete
 time / peak, attention's L² term not counted; H100 SXM dense bf16 peak 989 TFLOP/s unless
 --peak-tflops says otherwise).
 
+Documents come from ``--input`` (Parquet or JSONL); by default from the shared corpus that
+``make corpus`` builds (data/corpus/pool.parquet), else from the shipped sample corpus
+(data/sample/corpus.jsonl.gz), with a note. Needs the torch extra (``pip install -e '.[torch]'``).
+
 CPU (CI-sized):  python benches/scoring.py --config tiny --docs 256
+Smoke test:      python benches/scoring.py --quick   (64 documents of at most 256 tokens;
+                 results go to bench-results/tmp/)
 GPU (≤ 5 min):   bash benches/scoring_gpu.sh   (125m with 4096 docs, then 1b with 2048)
 """
 
@@ -33,9 +39,18 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import (
+    DEFAULT_CORPUS,
+    SAMPLE_CORPUS,
+    add_quick_arg,
+    corpus_path,
+    need,
+    out_path,
+    rel,
+)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parent.parent
 CONFIGS = {
     # name: hidden, layers, heads, kv heads, intermediate, vocab
     "tiny": (64, 2, 4, 4, 128, 4096),
@@ -44,24 +59,34 @@ CONFIGS = {
 }
 
 
-def load_texts(path: str | None, n: int, seed: int) -> list[str]:
+def corpus(path: str | None) -> Path:
+    """``path`` (which must exist), else the shared corpus, else the shipped sample corpus."""
+    if path:
+        return Path(corpus_path(path, "scoring"))
+    if DEFAULT_CORPUS.is_file():
+        return DEFAULT_CORPUS
+    if SAMPLE_CORPUS.is_file():
+        print(
+            f"scoring: {rel(DEFAULT_CORPUS)} not found (`make corpus` builds it); "
+            f"using the sample corpus {rel(SAMPLE_CORPUS)}",
+            file=sys.stderr,
+        )
+        return SAMPLE_CORPUS
+    return Path(corpus_path(None, "scoring"))
+
+
+def load_texts(path: Path, n: int, seed: int) -> list[str]:
     import pyarrow.compute as pc
     import pyarrow.json as pj
     import pyarrow.parquet as pq
 
-    candidates = [path] if path else ["/work/corpus/pool.parquet"]
-    candidates.append(str(REPO / "data" / "sample" / "corpus.jsonl.gz"))
-    for c in candidates:
-        if c and Path(c).exists():
-            table = (
-                pq.read_table(c, columns=["text"]) if c.endswith(".parquet") else pj.read_json(c)
-            )
-            table = table.filter(pc.invert(pc.is_null(table["text"])))
-            rng = np.random.default_rng(seed)
-            idx = rng.choice(table.num_rows, size=min(n, table.num_rows), replace=False)
-            print(f"corpus: {c} ({table.num_rows} docs, sampled {len(idx)})", file=sys.stderr)
-            return table.take(idx)["text"].to_pylist()
-    sys.exit("no corpus found: pass --input")
+    c = str(path)
+    table = pq.read_table(c, columns=["text"]) if c.endswith(".parquet") else pj.read_json(c)
+    table = table.filter(pc.invert(pc.is_null(table["text"])))
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(table.num_rows, size=min(n, table.num_rows), replace=False)
+    print(f"corpus: {rel(path)} ({table.num_rows} docs, sampled {len(idx)})", file=sys.stderr)
+    return table.take(idx)["text"].to_pylist()
 
 
 def build(config: str, texts: list[str], device: str) -> tuple[object, object, int]:
@@ -159,13 +184,24 @@ def main() -> None:
     ap.add_argument(
         "--token-budget", type=int, default=None, help="default 16 (CPU) / 64 (CUDA) × max-length"
     )
-    ap.add_argument("--input", default=None, help="parquet/jsonl corpus (default: shared pool)")
+    ap.add_argument(
+        "--input",
+        "--corpus",
+        default=None,
+        help=f"parquet/jsonl corpus (default: {rel(DEFAULT_CORPUS)}, else the sample corpus)",
+    )
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="for MFU (H100 bf16 dense)")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs, best is kept")
-    ap.add_argument("--out", default=str(REPO / "bench-results" / "scoring.json"))
+    ap.add_argument("--out", default=None, help="default bench-results/scoring.json")
+    add_quick_arg(ap)
     args = ap.parse_args()
+    source = corpus(args.input)
+    if args.quick:
+        args.config, args.docs, args.max_length = "tiny", min(args.docs, 64), 256
+    for module in ("torch", "transformers", "tokenizers"):
+        need("scoring", module, "the torch extra: pip install -e '.[torch]'", args.quick)
 
     import torch
 
@@ -179,7 +215,7 @@ def main() -> None:
     print(
         f"device: {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}"
     )
-    texts = load_texts(args.input, args.docs, seed=0)
+    texts = load_texts(source, args.docs, seed=0)
     model, tok, n_params = build(args.config, texts, device)
     # GPUs want big forwards (CoLoR-Filter's reference: 256 × 512 tokens); CPUs do not gain.
     # Matmul parameters: the input embedding is a lookup (attention's L² FLOPs are not counted).
@@ -259,7 +295,7 @@ def main() -> None:
         "speedup": round(ratio, 3),
         "max_mean_nll_diff": max_diff,
     }
-    out = Path(args.out)
+    out = out_path(args.out, "scoring.json", args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = json.loads(out.read_text()) if out.exists() else {}
     runs[f"{args.config}-{device}-{args.max_length}"] = result

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU run of benches/scoring.py, sized for under 5 minutes on one H100: random-initialised
 # 125M and 1B Llama configs, tamis LMScorer vs the naive padded HF loop, tokens/s and MFU.
-# Uses /work/corpus/pool.parquet when present, else the shipped sample corpus (pass --input to
-# choose). Results are appended to bench-results/scoring.json.
+# Uses data/corpus/pool.parquet (built by `make corpus`) when present, else the shipped sample
+# corpus (pass --input PATH to choose). Results are appended to bench-results/scoring.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
