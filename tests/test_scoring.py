@@ -487,7 +487,7 @@ def test_cli_score_lm(tmp_path: object, model_dir: object, tok: object, llama: o
 
 
 def test_cli_score_resume(tmp_path: object, model_dir: object, monkeypatch: object) -> None:
-    from tamis import _scoring_cli
+    from tamis.cli import score as _scoring_cli
     from tamis.cli import main
 
     data = _corpus(tmp_path)

@@ -34,7 +34,7 @@ from tamis.io import DEFAULT_BATCH_SIZE, buffers, read_batches
 
 __all__ = ["DSIR", "ImportanceResampler", "Selection"]
 
-_METHODS = ("gumbel", "topk", "replacement")
+METHODS = ("gumbel", "topk", "replacement")
 _SMOOTH = ("target", "both")
 _FORMAT_VERSION = 1
 
@@ -517,8 +517,8 @@ class ImportanceResampler:
     def _check_select(self, k: Any, method: str, random_state: Any) -> tuple[int, int]:
         self._check_fitted()
         k = check_int("k", k, 1)
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if method == "replacement" and self.separate_targets:
             raise ValueError("method='replacement' does not support separate_targets=True")
         seed = self.random_state if random_state is None else check_seed(random_state)
@@ -715,150 +715,3 @@ class ImportanceResampler:
 
 #: The paper's name for the method.
 DSIR = ImportanceResampler
-
-
-# -- command line -------------------------------------------------------------------------------
-
-
-def _cmd_dsir(args: Any) -> int:
-    """``tamis dsir``: fit on target + raw, select k raw documents, write them with weights."""
-    import sys
-
-    from tamis.io import ParquetSink
-
-    common: dict[str, Any] = {
-        "separate_targets": args.separate_targets,
-        "target_proportions": args.target_proportions,
-        "random_state": args.seed,
-        "n_jobs": args.threads,
-        "text_column": args.text_column,
-        "id_column": args.id_column,
-        "batch_size": args.batch_size,
-    }
-    for name in ("alpha", "min_length", "eps"):
-        if getattr(args, name) is not None:
-            common[name] = getattr(args, name)
-    if args.buckets is not None:
-        common["n_buckets"] = args.buckets
-    if args.no_length_norm:
-        common["length_norm"] = None
-    elif args.length_norm is not None:
-        common["length_norm"] = args.length_norm
-    r = ImportanceResampler.reference(**common) if args.reference else ImportanceResampler(**common)
-    raw = args.raw if len(args.raw) > 1 else args.raw[0]
-    if args.separate_targets:
-        target: Any = list(args.target)
-    else:
-        target = args.target if len(args.target) > 1 else args.target[0]
-    show = not args.quiet
-    t0 = time.perf_counter()
-    if getattr(args, "backend", "local") == "ray":
-        from tamis import ray as tray
-
-        tray.init(args.address)
-        raw_paths = list(args.raw)
-        tray.dsir_fit(r, list(args.target) if args.separate_targets else target, raw_paths)
-    else:
-        r.fit(target, raw, show_progress=show)
-    t1 = time.perf_counter()
-    if args.save_model:
-        r.save(args.save_model)
-    if getattr(args, "backend", "local") == "ray":
-        table = tray.dsir_resample(r, raw_paths, args.k, method=args.method)
-    else:
-        table = r.resample(raw, args.k, method=args.method, show_progress=show)
-    t2 = time.perf_counter()
-    params = {**r.get_params(), "k": args.k, "method": args.method}
-    params.update(target=[str(p) for p in args.target], raw=[str(p) for p in args.raw])
-    with ParquetSink(args.output, "dsir", params, schema=table.schema) as sink:
-        sink.write(table)
-    t3 = time.perf_counter()
-    kl = r.kl_reduction(table.select([r.text_column]))
-    t4 = time.perf_counter()
-    summary: dict[str, Any] = {
-        "selected": table.num_rows,
-        "k": args.k,
-        "method": args.method,
-        "mode": "reference" if args.reference else "default",
-        "kl_reduction": kl,
-        "seconds": {"fit": t1 - t0, "weights_select": t2 - t1, "write": t3 - t2, "kl": t4 - t3},
-        "output": str(args.output),
-    }
-    if args.by:
-        if args.by not in table.column_names:
-            raise ValueError(f"--by: no column {args.by!r} (columns: {table.column_names})")
-        vals = table.column(args.by).to_pylist()
-        uniq, cnt = np.unique(np.array([str(v) for v in vals], dtype=object), return_counts=True)
-        summary["by"] = {str(u): int(c) for u, c in sorted(zip(uniq, cnt), key=lambda x: -x[1])}
-    w = table.column("log_weight").to_numpy()
-    print(
-        f"dsir: selected {table.num_rows} documents -> {args.output}"
-        f" (log weight {w.min():.4g}..{w.max():.4g})",
-        file=sys.stderr,
-    )
-    if args.by:
-        width = max(len(args.by), *(len(u) for u in summary["by"]))
-        print(f"  {args.by:<{width}}  selected   share", file=sys.stderr)
-        for u, c in summary["by"].items():
-            print(f"  {u:<{width}}  {c:>8}  {c / table.num_rows:6.1%}", file=sys.stderr)
-    print(f"  KL reduction: {kl:.4f}", file=sys.stderr)
-    secs = summary["seconds"]
-    print(
-        "  time: fit {fit:.2f}s, weights+select {weights_select:.2f}s, write {write:.2f}s".format(
-            **secs
-        ),
-        file=sys.stderr,
-    )
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2))
-    return 0
-
-
-def add_dsir(sub: Any) -> None:
-    """Register ``tamis dsir``."""
-    p = sub.add_parser(
-        "dsir",
-        help="select raw documents that match a target (DSIR importance resampling)",
-        description="Fit hashed n-gram distributions on --target and --raw, then select -k raw "
-        "documents by importance weight (two streaming passes over --raw).",
-    )
-    p.add_argument("--target", nargs="+", type=Path, required=True, help="target corpus file(s)")
-    p.add_argument("--raw", nargs="+", type=Path, required=True, help="raw corpus file(s)")
-    p.add_argument("-k", type=int, required=True, help="documents to select")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output .parquet")
-    p.add_argument("--method", choices=_METHODS, default="gumbel")
-    p.add_argument(
-        "--reference",
-        action="store_true",
-        help="data-selection 1.0.3 compatible weights (sha256 buckets, no normalisation)",
-    )
-    p.add_argument("--buckets", type=int, default=None, help="hash buckets (see docs/dsir.md)")
-    p.add_argument("--alpha", type=float, default=None, help="add-alpha smoothing")
-    p.add_argument("--eps", type=float, default=None)
-    p.add_argument("--min-length", type=int, default=None, help="minimum tokens (default 100)")
-    p.add_argument(
-        "--length-norm",
-        type=float,
-        default=None,
-        metavar="TOKENS",
-        help="rescale log weights to this many tokens (default 100; reference: none)",
-    )
-    p.add_argument(
-        "--no-length-norm", action="store_true", help="raw sums of log ratios (as the reference)"
-    )
-    p.add_argument("--separate-targets", action="store_true", help="one model per --target file")
-    p.add_argument("--target-proportions", type=float, nargs="+", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--by", default=None, help="report selected documents per value of this column")
-    p.add_argument(
-        "--save-model", type=Path, default=None, help="also save the fitted model (.npz)"
-    )
-    p.add_argument("--json", default=None, help="write the summary as JSON here")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--id-column", default=None)
-    p.add_argument("--batch-size", type=int, default=8192)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--backend", choices=["local", "ray"], default="local", help="ray: tamis[ray]")
-    p.add_argument("--address", default=None, help="Ray cluster address (--backend ray)")
-    p.set_defaults(func=_cmd_dsir)

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tamis.cli import _common as c
 from tamis.exceptions import InputError
-from tamis.io import ParquetSink
+from tamis.output import open_sink
 from tamis.sensitivity import SAMPLERS, SCHEMES, coreset
 
 
@@ -39,10 +40,21 @@ def _embedding_matrix(col: pa.ChunkedArray, name: str) -> np.ndarray:
     return values.reshape(n, d)
 
 
-def cmd_coreset(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Write ``row_id, weight, probability`` of an l_p coreset of the embedding rows."""
     if (args.input is None) == (args.npy is None):
         raise ValueError("give exactly one of INPUT (Parquet with --embedding-column) or --npy")
+    out = c.prepare(args, inputs=[args.input or args.npy], o=args.output)["o"]
+    if args.input is not None:
+        names = pq.read_schema(args.input).names
+        for flag, col in (
+            ("--embedding-column", args.embedding_column),
+            ("--id-column", args.id_column),
+        ):
+            if col is not None and col not in names:
+                raise InputError(
+                    f"{args.input}: {flag}: no column {col!r} (columns: {', '.join(names)})"
+                )
     if args.npy is not None:
         A = np.load(args.npy, mmap_mode="r")
         ids: Any = np.arange(A.shape[0], dtype=np.int64)
@@ -67,7 +79,7 @@ def cmd_coreset(args: argparse.Namespace) -> int:
         method=args.method,
         mix=args.mix,
         seed=args.seed,
-        n_threads=args.threads,
+        n_threads=args.n_threads,
     )
     row_id = (
         pa.array(ids).take(pa.array(cs.indices))
@@ -87,7 +99,7 @@ def cmd_coreset(args: argparse.Namespace) -> int:
         "n": int(A.shape[0]),
         "d": int(A.shape[1]),
     }
-    with ParquetSink(args.output, "coreset", params) as sink:
+    with open_sink(out, "coreset", params) as sink:
         sink.write(table)
     print(
         f"coreset: {len(cs.indices)} of {A.shape[0]} rows (p={args.p}, {args.scheme}, "
@@ -97,13 +109,11 @@ def cmd_coreset(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_coreset(sub: Any) -> None:
+def add(sub: Any) -> None:
     """Register ``tamis coreset``."""
-    p = sub.add_parser("coreset", help="l_p sensitivity-sampling coreset of an embedding matrix")
+    p = c.add_parser(sub, "coreset", "l_p sensitivity-sampling coreset of an embedding matrix")
     p.add_argument("input", nargs="?", type=Path, default=None, help="Parquet file with embeddings")
-    p.add_argument(
-        "--embedding-column", default="embedding", help="list<float> column (default: embedding)"
-    )
+    p.add_argument("--embedding-column", default="embedding", help="list<float> column")
     p.add_argument(
         "--id-column", default=None, help="row id column (default: id if present, else row number)"
     )
@@ -111,11 +121,13 @@ def add_coreset(sub: Any) -> None:
         "--npy", type=Path, default=None, help="read the matrix from a 2-D .npy file instead"
     )
     p.add_argument("-k", type=int, required=True, help="sample size (expected size for bernoulli)")
-    p.add_argument("--p", type=float, default=2.0, help="the l_p norm to preserve (default 2)")
-    p.add_argument("--scheme", choices=SCHEMES, default="lewis")
-    p.add_argument("--method", choices=SAMPLERS, default="bernoulli")
+    p.add_argument("--p", type=float, default=2.0, help="the l_p norm to preserve")
+    p.add_argument("--scheme", choices=SCHEMES, default="lewis", help="sensitivity scores")
+    p.add_argument("--method", choices=SAMPLERS, default="bernoulli", help="sampler")
     p.add_argument("--mix", type=float, default=0.5, help="leverage share for --scheme mixed")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output .parquet")
-    p.set_defaults(func=cmd_coreset)
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    c.add_threads(p)
+    p.add_argument(
+        "-o", "--output", required=True, help="output .parquet or .jsonl[.gz|.zst] ('-': stdout)"
+    )
+    p.set_defaults(func=run)

@@ -22,8 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tamis._progress import progress
-from tamis.io import ParquetSink, read_batches
+from tamis.cli import _common as c
+from tamis.io import read_batches
+from tamis.output import ParquetSink, open_sink, write_text
 from tamis.scoring import prefetch
 
 TASKS = ("lm", "embed", "classify")
@@ -66,8 +67,10 @@ def _score_table(
     )
 
 
-def cmd_score(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Score every document of the inputs; write ``id`` plus one column per metric."""
+    if args.model is None and args.task != "embed":
+        raise ValueError(f"--model is required for --task {args.task}")
     if args.task != "lm" and args.metrics is not None:
         raise ValueError("--metrics applies to --task lm only")
     if args.task == "lm":
@@ -78,11 +81,14 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--shard must be in [0, --num-shards), got {args.shard} of {args.num_shards}"
         )
-    if args.threads is not None:
+    out = Path(c.prepare(args, inputs=args.inputs, o=args.output)["o"])
+    if args.resume and str(args.output) == "-":
+        raise ValueError("--resume needs a file output, not '-'")
+    if args.n_threads is not None:
         import torch
 
-        torch.set_num_threads(args.threads)
-    out = Path(args.output)
+        torch.set_num_threads(args.n_threads)
+    files = c.expand_inputs(args.inputs)
     params = {
         "inputs": [str(p) for p in args.inputs],
         "model": str(args.model),
@@ -114,10 +120,11 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"{parts} holds parts of a run with other parameters; remove it or drop --resume"
             )
-        pfile.write_text(json.dumps(params, sort_keys=True))
-    bar = progress(desc="score", enabled=not args.quiet)
+        write_text(pfile, json.dumps(params, sort_keys=True))
+    bar = c.bar(args, "score", c.total_rows(files))
     n_docs = skipped = 0
-    with ParquetSink(out, "score", params) if not args.resume else _null() as sink:
+    sink_out = args.output if str(args.output) == "-" else out
+    with open_sink(sink_out, "score", params) if not args.resume else _null() as sink:
 
         def todo(i: int) -> bool:
             if i % args.num_shards != args.shard:
@@ -148,16 +155,29 @@ def cmd_score(args: argparse.Namespace) -> int:
             else:
                 sink.write(table)
             bar.update(batch.num_rows)
+        if sink is not None and sink.rows == 0:
+            sink.schema = _empty_schema(scorer, args, id_col)
     bar.close()
     if args.resume:
-        files = sorted(parts.glob("part-*.parquet"))
-        with ParquetSink(out, "score", params) as sink:
-            for f in files:
+        done = sorted(parts.glob("part-*.parquet"))
+        with open_sink(out, "score", params) as sink:
+            for f in done:
                 sink.write(pq.read_table(f))
+            if sink.rows == 0:
+                sink.schema = _empty_schema(scorer, args, id_col)
         shutil.rmtree(parts)
     note = f" ({skipped} resumed from parts)" if skipped else ""
     print(f"score: {n_docs} documents{note} -> {out}", file=sys.stderr)
     return 0
+
+
+def _empty_schema(scorer: Any, args: argparse.Namespace, id_col: str) -> pa.Schema:
+    """The output's schema when no row is scored (a shard of a small input): score zero texts."""
+    try:
+        table = _score_table(scorer, args, pa.array([], pa.large_string()))
+        return table.add_column(0, id_col, pa.array([], pa.string())).schema
+    except Exception:  # a model that cannot score zero texts: the id column alone
+        return pa.schema([(id_col, pa.string())])
 
 
 class _null:
@@ -168,16 +188,15 @@ class _null:
         return None
 
 
-def add_score(sub: Any) -> None:
+def add(sub: Any) -> None:
     """Register ``tamis score``."""
-    from tamis.cli import _add_input
-
-    p = sub.add_parser(
+    p = c.add_parser(
+        sub,
         "score",
-        help="model scores per document: NLL/perplexity, Min-K%%, embeddings, classifiers",
-        description="Score documents with a local model folder (needs tamis[torch]).",
+        "model scores per document: NLL/perplexity, Min-K%%, embeddings, classifiers",
+        "Score documents with a local model folder (needs tamis[torch]).",
     )
-    _add_input(p)
+    c.add_input_options(p)
     p.add_argument("--model", default=None, help="local model folder (embed: default MiniLM)")
     p.add_argument("--task", choices=TASKS, default="lm", help="lm (default), embed, classify")
     p.add_argument(
@@ -189,7 +208,7 @@ def add_score(sub: Any) -> None:
     )
     p.add_argument("--max-length", type=int, default=None, help="tokens per window")
     p.add_argument("--stride", type=int, default=None, help="score long docs in strided windows")
-    p.add_argument("--k", type=float, default=0.2, help="Min-K%% fraction (default 0.2)")
+    p.add_argument("--k", type=float, default=0.2, help="Min-K%% fraction")
     p.add_argument("--token-budget", type=int, default=16384, help="padded tokens per forward")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda if available)")
     p.add_argument("--resume", action="store_true", help="keep per-batch parts; skip done ones")
@@ -199,12 +218,8 @@ def add_score(sub: Any) -> None:
         default=0,
         help="score only input batches i with i %% num-shards == shard (one process per GPU)",
     )
-    p.add_argument("--num-shards", type=int, default=1, help="number of shards (default 1)")
-    p.add_argument("-o", "--output", required=True, help="output .parquet")
-    p.set_defaults(func=_checked)
-
-
-def _checked(args: argparse.Namespace) -> int:
-    if args.model is None and args.task != "embed":
-        raise ValueError(f"--model is required for --task {args.task}")
-    return cmd_score(args)
+    p.add_argument("--num-shards", type=int, default=1, help="number of shards")
+    p.add_argument(
+        "-o", "--output", required=True, help="output .parquet or .jsonl[.gz|.zst] ('-': stdout)"
+    )
+    p.set_defaults(func=run)

@@ -1,0 +1,74 @@
+"""The ``tamis`` command line (also ``python -m tamis``).
+
+One module per subcommand, each with ``add(subparsers)`` (registers the parser, sets ``func``)
+and ``run(args)``; :data:`COMMANDS` lists them in ``tamis --help`` order. Shared options and the
+checks every command runs before reading its inputs live in :mod:`tamis.cli._common`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any, Callable
+
+from tamis import __version__
+from tamis.cli import coreset, dedup, dsir, features, score, stats
+from tamis.exceptions import TamisError
+
+COMMANDS: list[Callable[[Any], None]] = [
+    features.add,
+    stats.add,
+    dsir.add,
+    dedup.add,
+    score.add,
+    coreset.add,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tamis",
+        description="Select pre-training data: features, stats, DSIR, dedup, scoring, coresets.",
+    )
+    parser.add_argument("--version", action="version", version=f"tamis {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status.
+
+    Errors print one line and give status 1; Ctrl-C prints one line and gives 130; warnings print
+    one line each (``tamis CMD: warning: ...``).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    name = f"tamis {args.command}"
+
+    def show(message: Any, category: Any, *_: Any, **__: Any) -> None:
+        print(f"{name}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        try:
+            return int(args.func(args))
+        except KeyboardInterrupt:
+            print(f"{name}: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:  # `tamis ... -o - | head`: the reader left
+            return 141
+        except MemoryError as e:
+            print(f"{name}: error: out of memory ({e})", file=sys.stderr)
+            return 1
+        except (TamisError, ValueError, TypeError, OSError, ImportError, KeyError) as e:
+            msg = str(e) if not isinstance(e, KeyError) else f"no column {e}"
+            print(f"{name}: error: {msg}", file=sys.stderr)
+            return 1
