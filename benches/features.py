@@ -85,7 +85,8 @@ def main() -> int:
     if args.quick:
         text = text.slice(0, 2000)
     n_ref = min(args.ref_docs, len(text))
-    subsets = {"same docs as reference": text.slice(0, n_ref), "whole corpus": text}
+    whole = f"first {len(text)} docs" if args.quick else "whole corpus"
+    subsets = {"same docs as reference": text.slice(0, n_ref), whole: text}
     rows = []
     ref = run_reference(args.ref_python, args.corpus, n_ref) if args.ref_python else None
     if ref is not None:
@@ -149,7 +150,7 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
-    print(f"\nwrote {args.out}")
+    print(f"\nwrote {rel(args.out)}")
     return 0
 
 
