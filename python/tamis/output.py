@@ -161,8 +161,6 @@ def check_output(
         if not allow_stdout:
             raise OutputError(f"{what}: writing to stdout ('-') is not supported here")
         return STDOUT
-    if formats is not None:
-        output_format(path, formats)
     given = Path(path)
     target = Path(os.path.realpath(given))
     for inp in _input_paths(inputs):
@@ -178,25 +176,11 @@ def check_output(
                 f"{what} {given} lies inside the input directory {inp}: it would be read as "
                 "input by the next run; write it elsewhere"
             )
-    if target.exists() or target.is_symlink():
-        try:
-            st = os.stat(target)
-        except OSError as e:
-            raise OutputError(f"{what} {given}: cannot be inspected ({e.strerror})") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise OutputError(f"{what} {given} is a directory; give a file name")
-        if not stat.S_ISREG(st.st_mode):
-            kind = (
-                "a FIFO"
-                if stat.S_ISFIFO(st.st_mode)
-                else "a socket"
-                if stat.S_ISSOCK(st.st_mode)
-                else "a device"
-            )
-            hint = " (use '-' for stdout)" if allow_stdout else ""
-            raise OutputError(f"{what} {given} is {kind}, not a regular file{hint}")
-        if not os.access(target, os.W_OK):
-            raise OutputError(f"{what} {given} exists and is read-only")
+    _check_kind(target, f"{what} {given}", allow_stdout)
+    if formats is not None:
+        output_format(path, formats)
+    if target.exists() and not os.access(target, os.W_OK):
+        raise OutputError(f"{what} {given} exists and is read-only")
     folder = target.parent
     existing = folder
     while not existing.exists():
@@ -206,8 +190,38 @@ def check_output(
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"{what} {given}: the folder {existing} is not writable")
     if folder.is_dir():
+        try:  # the only sure test (read-only mounts, root squash, quotas): create a file there
+            fd, probe = tempfile.mkstemp(prefix=f".{target.name}{_TMP_MARK}", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise OutputError(
+                f"{what} {given}: cannot create files in {folder} ({e.strerror})"
+            ) from None
         _remove_stale_temps(folder, target.name)
     return target
+
+
+def _check_kind(target: Path, name: str, allow_stdout: bool = False) -> None:
+    """Refuse an existing target that is not a regular file (directory, device, FIFO, socket)."""
+    try:
+        st = os.stat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # a missing target (or parent): the folder checks name the problem
+    except OSError as e:
+        raise OutputError(f"{name}: cannot be inspected ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"{name} is a directory; give a file name")
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "a device"
+        )
+        hint = " (use '-' for stdout)" if allow_stdout else ""
+        raise OutputError(f"{name} is {kind}, not a regular file{hint}")
 
 
 def check_distinct(**paths: Any) -> None:
@@ -223,6 +237,7 @@ def check_distinct(**paths: Any) -> None:
 
 
 def _temp_for(target: Path) -> str:
+    _check_kind(target, str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{target.name}{_TMP_MARK}", suffix=".tmp", dir=target.parent

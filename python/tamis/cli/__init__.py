@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with warnings.catch_warnings():
         warnings.showwarning = show
+        for category in (RuntimeWarning, UserWarning):  # ours: shown, one line each
+            warnings.simplefilter("default", category)
         try:
             return int(args.func(args))
         except KeyboardInterrupt:
