@@ -484,11 +484,17 @@ def test_cli_score_lm(tmp_path: object, model_dir: object, tok: object, llama: o
     merged = pa.concat_tables(shards)
     assert sorted(merged["id"].to_pylist()) == sorted(table["id"].to_pylist())
     assert main([*argv[:-2], "--shard", "3", "--num-shards", "3", "-o", str(out)]) == 1
+    # a shard with no batch of a small input still writes a valid, empty output with the columns
+    empty = tmp_path / "empty.parquet"
+    big_batches = [*argv[:-5], "--batch-size", "1000", "-q"]
+    assert main([*big_batches, "--shard", "1", "--num-shards", "2", "-o", str(empty)]) == 0
+    assert pq.read_table(empty).num_rows == 0
+    assert pq.read_table(empty).column_names == table.column_names
 
 
 def test_cli_score_resume(tmp_path: object, model_dir: object, monkeypatch: object) -> None:
-    from tamis.cli import score as _scoring_cli
     from tamis.cli import main
+    from tamis.cli import score as _scoring_cli
 
     data = _corpus(tmp_path)
     out = tmp_path / "scores.parquet"
