@@ -20,3 +20,27 @@ def progress(
         dynamic_ncols=True,
         leave=False,
     )
+
+
+def total_rows(source: Any) -> int | None:
+    """Rows of a source when known for free, for progress bars with a total and an ETA.
+
+    Parquet files (their metadata) and in-memory tables; ``None`` for JSON Lines (whose row count
+    needs a full read) or anything unreadable (the reader reports it).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tamis.io import is_path_source, list_files
+
+    if isinstance(source, (pa.Table, pa.RecordBatch)):
+        return source.num_rows
+    if isinstance(source, (list, tuple)) and not is_path_source(source):
+        return len(source) if all(isinstance(s, str) for s in source) else None
+    try:
+        files = list_files(source)
+        if not all(str(f).lower().endswith(".parquet") for f in files):
+            return None
+        return sum(pq.ParquetFile(str(f)).metadata.num_rows for f in files)
+    except Exception:  # the reader reports unreadable inputs with context
+        return None

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tamis import _core
-from tamis._progress import progress
+from tamis._progress import progress, total_rows
 from tamis._validation import check_int, check_seed, check_threads
 from tamis.exceptions import NotFittedError
 from tamis.features import HashingFeaturizer
@@ -262,7 +262,7 @@ class ImportanceResampler:
         Counts of shards add up: ``count(a) + count(b) == count(a + b)``.
         """
         out = np.zeros(self.n_buckets, dtype=np.uint64)
-        bar = progress(desc=desc, enabled=show_progress)
+        bar = progress(total_rows(source) if show_progress else None, desc, enabled=show_progress)
         try:
             for batch in self._batches(source, columns=[]):
                 self.featurizer.count(batch.column(self.text_column), out=out)
@@ -420,7 +420,7 @@ class ImportanceResampler:
         pos0 = 0
         n_eligible = 0
         id_name = self.id_column or "id"
-        bar = progress(desc="weights", enabled=show_progress)
+        bar = progress(total_rows(raw) if show_progress else None, "weights", enabled=show_progress)
         for batch in self._batches(raw, columns=columns):
             n = batch.num_rows
             w, ntok = self._score_array(batch.column(self.text_column))

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tamis._progress import progress
+from tamis._progress import progress, total_rows
 from tamis.exceptions import InputError
 from tamis.io import list_files, read_batches
 from tamis.output import OUTPUT_FORMATS, check_distinct, check_output
@@ -150,21 +150,6 @@ def check_outputs(
 def expand_inputs(inputs: Sequence[Any]) -> list[Path]:
     """Input files (directories and globs expanded): fails early on a missing path."""
     return list_files(list(inputs))
-
-
-def total_rows(files: Sequence[Path]) -> int | None:
-    """Rows of the inputs if known for free (Parquet metadata), for progress bars with an ETA."""
-    import pyarrow.parquet as pq
-
-    n = 0
-    for f in files:
-        if not str(f).lower().endswith(".parquet"):
-            return None
-        try:
-            n += pq.ParquetFile(str(f)).metadata.num_rows
-        except Exception:  # an unreadable file is reported by the reader itself
-            return None
-    return n
 
 
 def bar(args: argparse.Namespace, desc: str, total: int | None = None) -> Any:
