@@ -21,7 +21,7 @@ from tamis.dedup import (
 from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
 from tamis.importance import DSIR, ImportanceResampler, Selection
-from tamis.io import ParquetSink, read_batches, read_run_metadata, write_parquet
+from tamis.io import Files, ParquetSink, files, read_batches, read_run_metadata, write_parquet
 from tamis.scoring import (
     ClassifierScorer,
     Embedder,
@@ -45,6 +45,7 @@ __all__ = [
     "ClassifierScorer",
     "Embedder",
     "EmbeddingClassifier",
+    "Files",
     "HashingFeaturizer",
     "ImportanceResampler",
     "InputError",
@@ -60,6 +61,7 @@ __all__ = [
     "cluster_band_keys",
     "color_filter",
     "datasketch_permutations",
+    "files",
     "lsh_params",
     "minhash_signatures",
     "normalize",
