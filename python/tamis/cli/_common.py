@@ -76,6 +76,16 @@ def add_normalizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold-whitespace", action="store_true", help="fold runs of whitespace")
 
 
+def normalizer_kwargs(args: argparse.Namespace) -> dict[str, bool]:
+    """The normaliser parameters set by :func:`add_normalizer_options`."""
+    return {
+        "lowercase": not args.no_lowercase,
+        "nfkc": args.nfkc,
+        "strip_punctuation": args.strip_punctuation,
+        "fold_whitespace": args.fold_whitespace,
+    }
+
+
 def add_backend_options(p: argparse.ArgumentParser) -> None:
     """``--backend local|ray`` and ``--address``."""
     p.add_argument(
@@ -213,6 +223,7 @@ __all__ = [
     "check_outputs",
     "check_threads",
     "expand_inputs",
+    "normalizer_kwargs",
     "prepare",
     "source",
     "total_rows",

@@ -50,10 +50,7 @@ def _deduplicator(args: argparse.Namespace) -> Any:
         verify=args.verify,
         keep=args.keep,
         exact=not args.no_exact,
-        lowercase=not args.no_lowercase,
-        nfkc=args.nfkc,
-        strip_punctuation=args.strip_punctuation,
-        fold_whitespace=args.fold_whitespace,
+        **c.normalizer_kwargs(args),
         low_memory=args.low_memory,
         n_threads=args.n_threads,
     )

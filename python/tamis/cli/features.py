@@ -42,10 +42,7 @@ def _featurizer(args: argparse.Namespace) -> HashingFeaturizer:
         args.n_buckets,
         tuple(args.ngram_range),
         analyzer=args.analyzer,
-        lowercase=not args.no_lowercase,
-        nfkc=args.nfkc,
-        strip_punctuation=args.strip_punctuation,
-        fold_whitespace=args.fold_whitespace,
+        **c.normalizer_kwargs(args),
         seed=args.seed,
         n_threads=args.n_threads,
     )
