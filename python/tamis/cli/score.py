@@ -37,7 +37,9 @@ def _scorer(args: argparse.Namespace) -> Any:
     if args.max_length is not None:
         common["max_length"] = args.max_length
     if args.task == "lm":
-        return scoring.LMScorer(args.model, stride=args.stride, k=args.k, **common)
+        return scoring.LMScorer(
+            args.model, stride=args.stride, min_k_fraction=args.min_k_fraction, **common
+        )
     if args.task == "embed":
         return scoring.Embedder(args.model, **common)
     return scoring.ClassifierScorer(args.model, **common)
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         "metrics": args.metrics,
         "max_length": args.max_length,
         "stride": args.stride,
-        "k": args.k,
+        "min_k_fraction": args.min_k_fraction,
         "batch_size": args.batch_size,
         "text_column": args.text_column,
         "id_column": args.id_column,
@@ -208,7 +210,14 @@ def add(sub: Any) -> None:
     )
     p.add_argument("--max-length", type=int, default=None, help="tokens per window")
     p.add_argument("--stride", type=int, default=None, help="score long docs in strided windows")
-    p.add_argument("--k", type=float, default=0.2, help="Min-K%% fraction")
+    p.add_argument(
+        "--min-k-fraction",
+        "--k",
+        dest="min_k_fraction",
+        type=float,
+        default=0.2,
+        help="Min-K%% fraction of tokens, in (0, 1] (--k: deprecated alias)",
+    )
     p.add_argument("--token-budget", type=int, default=16384, help="padded tokens per forward")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda if available)")
     p.add_argument("--resume", action="store_true", help="keep per-batch parts; skip done ones")

@@ -1,0 +1,148 @@
+"""The torch-free parts of tamis.scoring: select_top, prefetch, batching, metric names, imports.
+
+Nothing here needs torch or transformers, so these run on a plain install.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from tamis.scoring import LM_METRICS, prefetch, select_top, token_budget_batches
+
+
+def test_import_tamis_imports_no_optional_framework() -> None:
+    code = (
+        "import sys, tamis, tamis.scoring, tamis.cli\n"
+        "heavy = ('torch', 'transformers', 'ray', 'tokenizers')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_token_budget_batches() -> None:
+    lengths = np.array([5, 100, 7, 50, 50, 1, 0])
+    batches = token_budget_batches(lengths, 100)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) == 1 or len(b) * lengths[b].max() <= 100
+    assert [len(b) for b in token_budget_batches(lengths, 1000, max_batch_size=3)] == [3, 3, 1]
+    assert token_budget_batches(np.array([], dtype=np.int64), 10) == []
+
+
+def test_metric_names_are_checked() -> None:
+    from tamis.scoring import _check_metrics
+
+    assert _check_metrics(None) == list(LM_METRICS)
+    assert _check_metrics("mean_nll, min_k,mean_nll") == ["mean_nll", "min_k"]
+    assert _check_metrics(["ppl"]) == ["ppl"]
+    for bad in (["perplexity"], [], ""):
+        with pytest.raises(ValueError, match="metrics must be among"):
+            _check_metrics(bad)
+
+
+def test_cli_min_k_fraction_flag_and_alias() -> None:
+    from tamis.cli import build_parser
+
+    parser = build_parser()
+    base = ["score", "in.parquet", "-o", "out.parquet"]
+    assert parser.parse_args(base).min_k_fraction == 0.2
+    assert parser.parse_args([*base, "--min-k-fraction", "0.1"]).min_k_fraction == 0.1
+    assert parser.parse_args([*base, "--k", "0.3"]).min_k_fraction == 0.3
+
+
+def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tamis.scoring import LMScorer
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    with pytest.raises(ImportError, match=r"tamis\[torch\]"):
+        LMScorer("some/model")
+
+
+def test_embedding_classifier_regression_head_is_numpy() -> None:
+    from tamis.exceptions import NotFittedError
+    from tamis.scoring import EmbeddingClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5))
+    w = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
+    y = x @ w + 0.7
+    reg = EmbeddingClassifier(task="regression", alpha=0.0).fit_embeddings(x, y)
+    np.testing.assert_allclose(reg.coef_, w, atol=1e-8)
+    assert reg.intercept_ == pytest.approx(0.7)
+    np.testing.assert_allclose(reg.score_embeddings(x), y, atol=1e-8)
+    with pytest.raises(NotFittedError):
+        EmbeddingClassifier().score_embeddings(x)
+    with pytest.raises(ValueError, match="labels"):
+        EmbeddingClassifier().fit_embeddings(x, y[:3])
+    with pytest.raises(ValueError, match="task"):
+        EmbeddingClassifier(task="ranking")
+
+
+def test_prefetch_keeps_order_and_raises() -> None:
+    assert list(prefetch(iter(range(5)), lambda x: x * x)) == [(i, i * i) for i in range(5)]
+    assert list(prefetch([], str)) == []
+
+    def gen() -> object:
+        yield 1
+        raise OSError("bad file")
+
+    got = []
+
+    def consume() -> None:
+        for item, _ in prefetch(gen(), str):
+            got.append(item)
+
+    with pytest.raises(OSError, match="bad file"):
+        consume()
+    assert got == [1]
+
+
+def _brute_select(scores, quota_of, groups, higher):
+    keep = []
+    for g in sorted(set(groups)):
+        rows = [i for i in range(len(scores)) if groups[i] == g]
+        ranked = sorted(
+            (i for i in rows if not math.isnan(scores[i])),
+            key=lambda i: (-scores[i] if higher else scores[i], i),
+        )
+        keep += ranked[: quota_of(len(rows))]
+    return sorted(keep)
+
+
+@pytest.mark.parametrize("higher", [True, False])
+def test_select_top_against_brute_force(higher: bool) -> None:
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 6, 200).astype(float)  # many ties
+    scores[rng.random(200) < 0.1] = np.nan
+    groups = rng.choice(["a", "b", "c"], 200).tolist()
+    ones = ["all"] * 200
+    for frac in (0.0, 0.1, 0.37, 1.0):
+        got = select_top(scores, fraction=frac, higher_is_better=higher)
+        want = _brute_select(scores, lambda m, f=frac: math.ceil(m * f - 1e-9), ones, higher)
+        assert got.tolist() == want
+        got = select_top(scores, fraction=frac, groups=groups, higher_is_better=higher)
+        want = _brute_select(scores, lambda m, f=frac: math.ceil(m * f - 1e-9), groups, higher)
+        assert got.tolist() == want
+    for n in (0, 5, 500):
+        assert select_top(
+            scores, n=n, groups=pa.array(groups), higher_is_better=higher
+        ).tolist() == (_brute_select(scores, lambda m, n=n: n, groups, higher))
+    got = select_top(scores, threshold=3, higher_is_better=higher)
+    want = [i for i, v in enumerate(scores) if (v >= 3 if higher else v <= 3)]
+    assert got.tolist() == want
+    with pytest.raises(ValueError, match="exactly one"):
+        select_top(scores, n=3, fraction=0.5)
+    with pytest.raises(ValueError, match="fraction"):
+        select_top(scores, fraction=1.5)
+    with pytest.raises(ValueError, match="groups"):
+        select_top(scores, n=1, groups=["a"])
+    assert select_top(np.array([]), n=3).tolist() == []
