@@ -76,6 +76,7 @@ def test_empty_shards_are_zero_documents(tmp_path):
     write_jsonl(tmp_path / "e.jsonl", [{"text": "only"}])
     for name in ("a.jsonl.gz", "b.jsonl.zst", "c.jsonl", "d.jsonl.gz"):
         assert list(read_batches(tmp_path / name)) == [], name
+        assert scan_schema(tmp_path / name).names == ["text", "id"]
     got = list(read_batches(tmp_path))
     assert texts_of(got) == ["only"]
     assert ids_of(got) == ["e.jsonl:0"]
@@ -208,6 +209,21 @@ def test_non_object_line_in_gzip_names_decompressed_offset(tmp_path):
         InputError, match=r"line 3 \(byte 15 of the decompressed data\): .* got a string"
     ):
         list(read_batches(p))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"null", b"null\n" * 3000, b'{"text": "a"}\n' * 400 + b" null \r\n" * 3000, b"\n\n null"],
+)
+def test_null_lines_are_an_error_not_a_crash(tmp_path, raw):
+    # pyarrow 26 segfaults on a JSON block that starts with a `null` line; the reader stops first.
+    p = tmp_path / "n.jsonl"
+    p.write_bytes(raw)
+    with pytest.raises(InputError, match=r"n\.jsonl: line \d+ \(byte \d+\): .* got null"):
+        list(read_batches(p, batch_size=8))  # a 1 MiB block
+    # The word null inside documents is fine.
+    p.write_text('{"text": "null"}\n{"text": "x null"}\n')
+    assert texts_of(read_batches(p)) == ["null", "x null"]
 
 
 # -- 5. error messages list the file's real columns ---------------------------------------------

@@ -23,6 +23,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -369,6 +370,64 @@ def _json_error(path: Path, compression: str | None, e: BaseException) -> InputE
     return InputError(f"{path}: {found} [{e}]")
 
 
+class _NullLineGuard:
+    """A read-only stream that stops before pyarrow sees a line holding only ``null``.
+
+    pyarrow's JSON reader crashes the process (segfault, pyarrow 26) when a block starts with such
+    a line; a line that is not a JSON object is an error here anyway. The check is one regex
+    search per block (anchored on newlines), so it costs little next to parsing.
+    """
+
+    _WS = b" \t\r"
+    _NULL_LINE = re.compile(rb"\n[ \t\r]*null[ \t\r]*\n")
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        # "\n" plus the unfinished last line (stripped) while it may still be "null", else b"x".
+        self._carry = b"\n"
+        self.found = False
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._raw.read() if n is None or n < 0 else self._raw.read(n)
+        self._check(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
+        self._raw.close()
+
+    def __enter__(self) -> _NullLineGuard:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _check(self, chunk: bytes) -> None:
+        if not chunk:  # end of the stream: an unfinished last line
+            if self._carry.strip() == b"null":
+                self._fail()
+            return
+        data = self._carry + chunk
+        if self._NULL_LINE.search(data):
+            self._fail()
+        start = data.rfind(b"\n") + 1
+        while start < len(data) and data[start] in self._WS:
+            start += 1
+        tail = data[start:].rstrip(self._WS) if len(data) - start <= 16 else b"x"
+        self._carry = b"\n" + tail if b"null".startswith(tail) else b"x"
+
+    def _fail(self) -> None:
+        self.found = True
+        raise OSError("a line holds only null, not a JSON object")
+
+
 def _open_json(
     path: Path,
     compression: str | None,
@@ -376,7 +435,7 @@ def _open_json(
     schema: pa.Schema | None = None,
     ignore_other: bool = False,
 ) -> tuple[Any, Any]:
-    stream = pa.input_stream(str(path), compression=compression)
+    stream = _NullLineGuard(pa.input_stream(str(path), compression=compression))
     parse = pajson.ParseOptions()
     if schema is not None:
         unexpected = "ignore" if ignore_other else "error"
@@ -603,10 +662,7 @@ def _plan(files: list[Path], cols: Columns, block: int) -> _Plan:
                     f"the files cannot be read as one corpus ({e})"
                 ) from None
     if wanted is None:
-        order = [n for n in merged if n != id_name]
-        order.append(id_name)
-        if id_name in merged:  # keep a real id column where the files have it
-            order = list(merged)
+        order = list(merged) if merged else [cols.text, id_name]
     else:
         order = wanted
         for name in wanted[2:]:
