@@ -10,6 +10,7 @@ __version__: str
 build_profile: str
 unicode_version: str
 default_threads: int
+MAX_NUM_PERM: int
 
 class TamisError(Exception):
     """Base class of the errors raised by tamis that are not argument errors."""

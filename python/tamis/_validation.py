@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import warnings
+from typing import Any, Optional
+
+import numpy as np
 
 U64_MAX = 2**64 - 1
 
@@ -26,6 +30,77 @@ def check_seed(seed: Any) -> int:
     return check_int("seed", seed, 0, U64_MAX)
 
 
-def check_threads(n_threads: Any) -> int | None:
-    """``None`` (all cores) or a positive thread count."""
-    return None if n_threads is None else check_int("n_threads", n_threads, 1, 4096)
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS reports one)."""
+    count = getattr(os, "process_cpu_count", None)  # Python >= 3.13
+    if count is not None:
+        return int(count() or 1)
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def max_threads() -> int:
+    """Largest thread count used as asked: twice the CPUs, at least 4 (see :func:`check_threads`)."""
+    return max(4, 2 * available_cpus())
+
+
+def check_threads(n_threads: Any, name: str = "n_threads") -> int | None:
+    """``None`` (all cores) or a positive thread count.
+
+    The one thread policy of the package: fewer than 1 is a ValueError. Mild oversubscription
+    (up to :func:`max_threads`, twice the CPUs and at least 4) is used as asked: it costs little
+    and is how the tests check that results do not depend on the thread count. Beyond that,
+    extra threads only add overhead (4000 threads made dedup 75x slower), so the count is
+    capped at the CPU count with a RuntimeWarning. Results never depend on the thread count, so
+    capping cannot change them.
+    """
+    if n_threads is None:
+        return None
+    n = check_int(name, n_threads, 1)
+    if n > max_threads():
+        cpus = available_cpus()
+        warnings.warn(
+            f"{name}={n} exceeds the {cpus} CPUs available; using {cpus} "
+            "(extra threads only add overhead)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return cpus
+    return n
+
+
+def check_counts(name: str, value: Any, ndim: int, length: Optional[int] = None) -> np.ndarray:
+    """Count data as a C-contiguous uint64 array, or raise naming ``name``.
+
+    Counts must be integral, finite and non-negative (a negative count would wrap around to
+    ~1.8e19 as uint64, a NaN to an arbitrary integer), ``ndim``-dimensional, with ``length``
+    entries along the last axis when given.
+    """
+    a = np.asarray(value)
+    if a.dtype == np.bool_ or not (
+        np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)
+    ):
+        raise TypeError(f"{name} must be an array of integer counts, got dtype {a.dtype}")
+    if a.ndim != ndim or (length is not None and a.shape[-1] != length):
+        last = "n_buckets" if length is None else str(length)
+        want = f"(n_targets, {last})" if ndim == 2 else f"({last},)"
+        raise ValueError(f"{name} must have shape {want}, got {a.shape}")
+    if np.issubdtype(a.dtype, np.floating):
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            raise ValueError(f"{name} must be finite, got {a.flat[bad[0]]} at flat index {bad[0]}")
+        bad = np.flatnonzero(a != np.floor(a))
+        if bad.size:
+            raise ValueError(
+                f"{name} must be whole numbers, got {a.flat[bad[0]]} at flat index {bad[0]}"
+            )
+        bad = np.flatnonzero(a >= 2.0**64)
+        if bad.size:
+            raise ValueError(f"{name} must be < 2**64, got {a.flat[bad[0]]} at flat index {bad[0]}")
+    if not np.issubdtype(a.dtype, np.unsignedinteger):
+        bad = np.flatnonzero(a < 0)
+        if bad.size:
+            raise ValueError(f"{name} must be >= 0, got {a.flat[bad[0]]} at flat index {bad[0]}")
+    return np.ascontiguousarray(a, dtype=np.uint64)

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from tamis import _core
 from tamis._progress import progress, total_rows
-from tamis._validation import check_int, check_seed, check_threads
+from tamis._validation import check_counts, check_int, check_seed, check_threads
 from tamis.exceptions import NotFittedError
 from tamis.features import HashingFeaturizer
 from tamis.io import DEFAULT_BATCH_SIZE, buffers, read_batches
@@ -154,6 +154,7 @@ class ImportanceResampler:
         id_column: Optional[str] = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
+        n_jobs = check_threads(n_jobs, "n_jobs")  # first: the warning names n_jobs
         self.featurizer = HashingFeaturizer(
             n_buckets, ngram_range, lowercase=lowercase, hash=hash, n_threads=n_jobs
         )
@@ -189,7 +190,7 @@ class ImportanceResampler:
             target_proportions = [float(p) for p in props / props.sum()]
         self.target_proportions = target_proportions
         self.random_state = check_seed(random_state)
-        self.n_jobs = check_threads(n_jobs)
+        self.n_jobs = n_jobs
         self.text_column = text_column
         self.id_column = id_column
         self.batch_size = check_int("batch_size", batch_size, 1)
@@ -311,12 +312,12 @@ class ImportanceResampler:
         t0 = time.perf_counter()
         if (raw is None) == (raw_counts is None):
             raise ValueError("pass exactly one of raw and raw_counts")
+        if raw_counts is not None:  # checked before the targets are counted
+            raw_counts = check_counts("raw_counts", raw_counts, 1, self.n_buckets)
         sources = self._target_sources(target)
         tc = np.stack([self.count(s, desc="target", show_progress=show_progress) for s in sources])
         if raw_counts is not None:
-            rc = np.ascontiguousarray(raw_counts, dtype=np.uint64)
-            if rc.shape != (self.n_buckets,):
-                raise ValueError(f"raw_counts must have shape ({self.n_buckets},), got {rc.shape}")
+            rc = raw_counts
         else:
             rc = self.count(raw, desc="raw counts", show_progress=show_progress)
         self._fit_counts(tc, rc)
@@ -324,6 +325,11 @@ class ImportanceResampler:
         return self
 
     def _fit_counts(self, target_counts: np.ndarray, raw_counts: np.ndarray) -> None:
+        # Also the path of load(): saved counts are checked like user input.
+        target_counts = check_counts("target_counts", target_counts, 2, self.n_buckets)
+        raw_counts = check_counts("raw_counts", raw_counts, 1, self.n_buckets)
+        if len(target_counts) == 0:
+            raise ValueError("target_counts must have at least one target, got 0 rows")
         totals = target_counts.sum(axis=1).astype(np.float64)
         if self.separate_targets:
             props = self.target_proportions

@@ -72,6 +72,10 @@ def leverage_scores(
 ) -> Any:
     """Statistical leverage scores ``τ_i = a_iᵀ(AᵀA)⁺a_i`` of the rows of ``A``.
 
+    The scores do not depend on the scale of ``A`` or of its columns: columns whose largest
+    magnitude is outside ``2**±200`` are rescaled by a power of two first, so ``A * 1e300`` and
+    ``A * 1e-300`` give the scores of ``A`` (as do Lewis weights and sensitivity scores).
+
     Parameters
     ----------
     A
@@ -84,10 +88,12 @@ def leverage_scores(
         ``sketch_rows`` rows → QR → ``τ̃_i = ||a_iᵀR⁻¹||²`` (Drineas et al. 2012), optionally
         through a Gaussian projection with ``jl_dim`` columns.
     sketch_rows
-        Rows of the sketch (default ``min(4 d², n)``); ``method="sketch"`` only.
+        Rows of the sketch, ``d <= sketch_rows <= n`` (default ``min(4 d², n)``);
+        ``method="sketch"`` only.
     jl_dim
-        Columns of the Johnson–Lindenstrauss projection (default none: exact norms of
-        ``a_iᵀR⁻¹``, which is as fast unless ``jl_dim`` is much smaller than ``d``).
+        Columns of the Johnson–Lindenstrauss projection, ``1 <= jl_dim <= n`` (default none:
+        exact norms of ``a_iᵀR⁻¹``, which is as fast unless ``jl_dim`` is much smaller than
+        ``d``).
     seed
         Seed of the sketch.
     n_threads

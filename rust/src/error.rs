@@ -34,6 +34,20 @@ pub enum Error {
         /// The operating system's reason.
         reason: String,
     },
+    /// An allocation sized by a parameter or by the input could not be made (the request is
+    /// checked or made fallibly instead of aborting the process).
+    #[error("cannot allocate {bytes} bytes for {what} (set by {param}): reduce {param} or the batch size")]
+    OutOfMemory {
+        /// The parameter (or input) that sets the size, as the user spells it.
+        param: &'static str,
+        /// What the memory was for, with its shape.
+        what: String,
+        /// Bytes requested (exact: computed in 128 bits, so it never overflows).
+        bytes: u128,
+    },
+    /// The computation was stopped from outside (Ctrl-C) between two units of work.
+    #[error("interrupted")]
+    Interrupted,
     /// An I/O failure.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -4,6 +4,7 @@
 //! needs no libpython. Every parallel routine runs on [`parallel::with_threads`] and returns the
 //! same bits for any thread count.
 
+pub mod alloc;
 pub mod column;
 pub mod error;
 pub mod hash;

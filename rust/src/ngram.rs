@@ -17,6 +17,7 @@
 
 use rayon::prelude::*;
 
+use crate::alloc;
 use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::hash::{bucket, hash64};
@@ -606,14 +607,12 @@ pub fn accumulate<T: Texts + ?Sized>(
             .into_par_iter()
             // One dense accumulator per rayon split (a handful per thread), not per row range.
             .try_fold(
-                || {
-                    (
-                        Scratch::default(),
-                        vec![0u64; nb],
-                        AccumulateStats::default(),
-                    )
-                },
+                || (Scratch::default(), Vec::new(), AccumulateStats::default()),
                 |(mut scratch, mut acc, mut st), (lo, hi)| -> Result<Acc> {
+                    if acc.is_empty() {
+                        // Allocated on first use, fallibly: one per rayon split, n_buckets each.
+                        acc = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
+                    }
                     for i in lo..hi {
                         st.n_docs += 1;
                         match texts.get(i)? {

@@ -8,6 +8,7 @@
 //! Determinism does not depend on the pool: all parallel code in the crate produces per-item results
 //! that are combined in index order, or integer sums, which are associative.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::ThreadPool;
@@ -79,6 +80,36 @@ pub fn with_threads<R: Send>(n_threads: Option<usize>, f: impl FnOnce() -> R + S
     Ok(pool(n)?.install(f))
 }
 
+/// A request to stop a long computation between two units of work (an LSH band, a fixed-point
+/// iteration). The Python binding sets it when Ctrl-C arrives while the core runs on another
+/// thread; the core polls it with [`Stop::check`] and returns [`Error::Interrupted`].
+#[derive(Debug, Default)]
+pub struct Stop(AtomicBool);
+
+impl Stop {
+    /// Asks the computation to stop at its next check.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop was requested.
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Error::Interrupted)` once a stop was requested.
+    ///
+    /// # Errors
+    /// [`Error::Interrupted`].
+    pub fn check(&self) -> Result<()> {
+        if self.is_requested() {
+            Err(Error::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +120,14 @@ mod tests {
             with_threads(Some(0), || 1),
             Err(Error::InvalidParameter { .. })
         ));
+    }
+
+    #[test]
+    fn stop_is_sticky() {
+        let s = Stop::default();
+        assert!(s.check().is_ok());
+        s.request();
+        assert!(matches!(s.check(), Err(Error::Interrupted)));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use _core::minhash::cluster::{band_keys, edges_from_keys, lsh_clusters, union_roots, Verify};
 use _core::minhash::lsh::{candidate_pairs, LshParams};
 use _core::minhash::{estimate_jaccard, MinHasher, Scheme, ShingleConfig};
+use _core::parallel::Stop;
 use _core::{Analyzer, Normalizer};
 use proptest::prelude::*;
 
@@ -41,10 +42,10 @@ proptest! {
         let valid = vec![true; n];
         let p = LshParams { bands: 4, rows: 3 };
         let v = Verify::Estimate { threshold: t };
-        let r1 = lsh_clusters(&sigs, K, &valid, p, v, None, Some(1)).unwrap();
-        let r3 = lsh_clusters(&sigs, K, &valid, p, v, None, Some(3)).unwrap();
+        let r1 = lsh_clusters(&sigs, K, &valid, p, v, None, Some(1), &Stop::default()).unwrap();
+        let r3 = lsh_clusters(&sigs, K, &valid, p, v, None, Some(3), &Stop::default()).unwrap();
         prop_assert_eq!(&r1, &r3);
-        let edges: Vec<(u32, u32)> = candidate_pairs(&sigs, K, &valid, p, Some(2))
+        let edges: Vec<(u32, u32)> = candidate_pairs(&sigs, K, &valid, p, Some(2), &Stop::default())
             .unwrap()
             .into_iter()
             .filter(|&(a, b)| {

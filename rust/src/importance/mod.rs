@@ -20,6 +20,7 @@ pub mod resample;
 
 use rayon::prelude::*;
 
+use crate::alloc;
 use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::ngram::{self, AccumulateStats, NgramConfig, Scratch};
@@ -204,7 +205,8 @@ impl ImportanceModel {
             .map(|p| (p + eps).ln())
             .collect();
         let t = targets.len();
-        let mut log_ratio = vec![0.0; nb * t];
+        let mut log_ratio =
+            alloc::zeroed_2d::<f64>(nb, t, "n_buckets", "log ratios (buckets × targets)")?;
         for (j, target) in targets.iter().enumerate() {
             for (b, p) in probabilities(&target.counts, smoothing.alpha)
                 .into_iter()
@@ -280,8 +282,8 @@ impl ImportanceModel {
         }
         let t = self.n_targets;
         let n = texts.len();
-        let mut weights = vec![0.0; n * t];
-        let mut n_tokens = vec![0u64; n];
+        let mut weights = alloc::zeroed_2d::<f64>(n, t, "texts", "weights (rows × targets)")?;
+        let mut n_tokens = alloc::zeroed::<u64>(n, "texts", "token counts")?;
         let results: Vec<Result<()>> = with_threads(n_threads, || {
             weights
                 .par_chunks_mut(ROWS_PER_TASK * t)

@@ -15,6 +15,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
+use crate::alloc;
 use crate::error::{Error, Result};
 use crate::hash::hash64;
 
@@ -170,7 +171,10 @@ pub fn select_sequential(candidates: &[Vec<Entry>], ks: &[usize]) -> Result<Vec<
         )));
     }
     let mut taken: HashSet<u64> = HashSet::new();
-    let mut out = Vec::with_capacity(ks.iter().sum());
+    // Never more than the candidates: `ks` comes from the user and may be huge.
+    let n_cands: usize = candidates.iter().map(Vec::len).sum();
+    let total_k = ks.iter().fold(0usize, |a, &k| a.saturating_add(k));
+    let mut out = Vec::with_capacity(total_k.min(n_cands));
     for (t, (cands, &k)) in candidates.iter().zip(ks).enumerate() {
         let mut got = 0;
         for e in cands {
@@ -187,7 +191,7 @@ pub fn select_sequential(candidates: &[Vec<Entry>], ks: &[usize]) -> Result<Vec<
                 "k",
                 format!(
                     "asks for {} documents but only {} eligible documents are left for target {t}",
-                    ks.iter().sum::<usize>(),
+                    total_k,
                     out.len()
                 ),
             ));
@@ -288,9 +292,11 @@ pub fn sample_with_replacement(
         cum.push(total);
     }
     let mut rng = SplitMix64(seed);
-    let mut draws: Vec<f64> = (0..k).map(|_| rng.next_f64() * total).collect();
+    let what = format!("{k} draws with replacement");
+    let mut draws: Vec<f64> = alloc::with_capacity(k, "k", &what)?;
+    draws.extend((0..k).map(|_| rng.next_f64() * total));
     draws.sort_unstable_by(f64::total_cmp);
-    let mut out = Vec::with_capacity(k);
+    let mut out = alloc::with_capacity(k, "k", &what)?;
     let mut i = 0;
     for u in draws {
         // First row whose cumulative weight exceeds u (skips zero-weight rows).

@@ -14,8 +14,9 @@ use rayon::prelude::*;
 
 use super::lsh::{bucket_ranges, check_shapes, sorted_band, LshParams};
 use super::{estimate_jaccard, exact_jaccard};
+use crate::alloc;
 use crate::error::{Error, Result};
-use crate::parallel::with_threads;
+use crate::parallel::{with_threads, Stop};
 
 /// How candidate pairs are confirmed.
 #[derive(Clone, Copy, Debug)]
@@ -109,10 +110,12 @@ impl UnionFind {
 /// cluster unless `pre_roots` joins it to others. `pre_roots` (e.g. exact-duplicate clusters) seeds
 /// the union-find: row `i` starts joined to `pre_roots[i]`.
 ///
-/// Returns the root (smallest row) of every row's cluster.
+/// Returns the root (smallest row) of every row's cluster. `stop` is checked between bands.
 ///
 /// # Errors
-/// Shape mismatches, invalid `params` or threshold, `n_threads == Some(0)`.
+/// Shape mismatches, invalid `params` or threshold, `n_threads == Some(0)`,
+/// [`Error::Interrupted`] when `stop` is requested.
+#[allow(clippy::too_many_arguments)]
 pub fn lsh_clusters(
     signatures: &[u32],
     num_perm: usize,
@@ -121,6 +124,7 @@ pub fn lsh_clusters(
     verify: Verify<'_>,
     pre_roots: Option<&[u32]>,
     n_threads: Option<usize>,
+    stop: &Stop,
 ) -> Result<Vec<u32>> {
     let n = check_shapes(signatures, num_perm, valid)?;
     params.validate(num_perm)?;
@@ -162,8 +166,9 @@ pub fn lsh_clusters(
         }
     }
     let dup = |u: u32, v: u32| verify.is_duplicate(signatures, num_perm, u, v);
-    with_threads(n_threads, || {
+    with_threads(n_threads, || -> Result<()> {
         for band in 0..params.bands {
+            stop.check()?;
             let keys = sorted_band(signatures, num_perm, valid, params, band);
             let ranges = bucket_ranges(&keys);
             if ranges.is_empty() {
@@ -180,7 +185,8 @@ pub fn lsh_clusters(
                 uf.union(e.0, e.1);
             }
         }
-    })?;
+        Ok(())
+    })??;
     Ok(uf.roots())
 }
 
@@ -188,19 +194,22 @@ pub fn lsh_clusters(
 /// verification can need).
 ///
 /// # Errors
-/// Shape mismatches, invalid `params`, `n_threads == Some(0)`.
+/// Shape mismatches, invalid `params`, `n_threads == Some(0)`, [`Error::Interrupted`] when
+/// `stop` (checked between bands) is requested.
 pub fn candidate_rows(
     signatures: &[u32],
     num_perm: usize,
     valid: &[bool],
     params: LshParams,
     n_threads: Option<usize>,
+    stop: &Stop,
 ) -> Result<Vec<bool>> {
     let n = check_shapes(signatures, num_perm, valid)?;
     params.validate(num_perm)?;
     let mut mask = vec![false; n];
-    with_threads(n_threads, || {
+    with_threads(n_threads, || -> Result<()> {
         for band in 0..params.bands {
+            stop.check()?;
             let keys = sorted_band(signatures, num_perm, valid, params, band);
             for (lo, hi) in bucket_ranges(&keys) {
                 for &(_, r) in &keys[lo..hi] {
@@ -208,7 +217,8 @@ pub fn candidate_rows(
                 }
             }
         }
-    })?;
+        Ok(())
+    })??;
     Ok(mask)
 }
 
@@ -226,7 +236,12 @@ pub fn band_keys(
     let n = signatures.len() / num_perm.max(1);
     check_shapes(signatures, num_perm, &vec![true; n])?;
     params.validate(num_perm)?;
-    let mut out = vec![0u64; n * params.bands];
+    let mut out = alloc::zeroed_2d::<u64>(
+        n,
+        params.bands,
+        "num_bands",
+        "uint64 band keys (rows × num_bands)",
+    )?;
     with_threads(n_threads, || {
         out.par_chunks_mut(params.bands)
             .zip(signatures.par_chunks(num_perm))
@@ -298,6 +313,18 @@ pub fn edges_from_keys(
 /// # Errors
 /// An edge endpoint `>= n`.
 pub fn union_roots(n: usize, edges: &[(u32, u32)]) -> Result<Vec<u32>> {
+    if n > u32::MAX as usize {
+        return Err(Error::param(
+            "n_docs",
+            format!("must be <= 2^32 - 1, got {n}"),
+        ));
+    }
+    // Probe the two n-sized buffers (parents, roots) before the infallible union-find builds them.
+    drop(alloc::with_capacity::<u32>(
+        n.saturating_mul(2),
+        "n_docs",
+        &format!("union-find over {n} rows"),
+    )?);
     let mut uf = UnionFind::new(n);
     for &(a, b) in edges {
         if a as usize >= n || b as usize >= n {
@@ -457,9 +484,20 @@ mod tests {
         let valid = [true; 4];
         let p = LshParams { bands: 2, rows: 2 };
         let est = Verify::Estimate { threshold: 0.75 };
-        let roots = lsh_clusters(&sigs, 4, &valid, p, est, None, Some(1)).unwrap();
+        let roots =
+            lsh_clusters(&sigs, 4, &valid, p, est, None, Some(1), &Stop::default()).unwrap();
         assert_eq!(roots, vec![0, 1, 0, 3]);
-        let all = lsh_clusters(&sigs, 4, &valid, p, Verify::None, None, Some(3)).unwrap();
+        let all = lsh_clusters(
+            &sigs,
+            4,
+            &valid,
+            p,
+            Verify::None,
+            None,
+            Some(3),
+            &Stop::default(),
+        )
+        .unwrap();
         assert_eq!(all, vec![0, 0, 0, 3]);
         // The partitioned path (keys → edges → union-find) gives the same clusters.
         let keys = band_keys(&sigs, 4, p, Some(2)).unwrap();
@@ -473,7 +511,17 @@ mod tests {
         let edges = edges_from_keys(&k, &r, &[], 4, Verify::None, None).unwrap();
         assert_eq!(union_roots(4, &edges).unwrap(), vec![0, 0, 0, 3]);
         let pre = [0, 1, 2, 1];
-        let r = lsh_clusters(&sigs, 4, &valid, p, est, Some(&pre), Some(2)).unwrap();
+        let r = lsh_clusters(
+            &sigs,
+            4,
+            &valid,
+            p,
+            est,
+            Some(&pre),
+            Some(2),
+            &Stop::default(),
+        )
+        .unwrap();
         assert_eq!(r, vec![0, 1, 0, 1]);
     }
 }

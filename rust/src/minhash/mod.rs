@@ -33,6 +33,7 @@ pub mod lsh;
 use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 
+use crate::alloc;
 use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::hash::hash64;
@@ -42,6 +43,25 @@ use crate::text::{for_each_word_span, Normalizer};
 
 /// Largest accepted shingle size.
 pub const MAX_SHINGLE: usize = 64;
+
+/// Largest accepted `num_perm` (2^13). Beyond a few hundred permutations the Jaccard estimate's
+/// standard error (`sqrt(J(1-J)/num_perm)`, 0.0055 at 8192) no longer matters next to the
+/// threshold choice, while signatures cost `4 × num_perm` bytes per document.
+pub const MAX_NUM_PERM: usize = 8192;
+
+/// Checks `1 <= num_perm <= MAX_NUM_PERM`.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming `num_perm`.
+pub fn check_num_perm(num_perm: usize) -> Result<()> {
+    if num_perm == 0 || num_perm > MAX_NUM_PERM {
+        return Err(Error::param(
+            "num_perm",
+            format!("must be in 1..={MAX_NUM_PERM}, got {num_perm}"),
+        ));
+    }
+    Ok(())
+}
 
 /// Rows per parallel task.
 const ROWS_PER_TASK: usize = 32;
@@ -358,10 +378,7 @@ impl MinHasher {
     /// multipliers in an affine scheme, or a bad shingle size.
     pub fn new(shingles: ShingleConfig, scheme: Scheme) -> Result<Self> {
         shingles.validate()?;
-        let k = scheme.num_perm();
-        if k == 0 {
-            return Err(Error::param("num_perm", "must be >= 1, got 0"));
-        }
+        check_num_perm(scheme.num_perm())?;
         match &scheme {
             Scheme::Fast { a, b, .. } | Scheme::Affine32 { a, b } => {
                 if b.len() != a.len() {
@@ -459,8 +476,9 @@ impl MinHasher {
     ) -> Result<Signatures> {
         let k = self.num_perm();
         let n = texts.len();
-        let mut values = vec![0u32; n * k];
-        let mut n_shingles = vec![0u64; n];
+        let mut values =
+            alloc::zeroed_2d::<u32>(n, k, "num_perm", "uint32 signatures (rows × num_perm)")?;
+        let mut n_shingles = alloc::zeroed::<u64>(n, "texts", "shingle counts")?;
         let res: Result<()> = with_threads(n_threads, || {
             values
                 .par_chunks_mut(ROWS_PER_TASK * k)

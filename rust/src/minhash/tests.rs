@@ -1,6 +1,7 @@
 use super::cluster::{lsh_clusters, Verify};
 use super::lsh::LshParams;
 use super::*;
+use crate::parallel::Stop;
 
 fn word(n: usize) -> ShingleConfig {
     ShingleConfig {
@@ -138,8 +139,28 @@ fn signatures_independent_of_threads() {
     let valid: Vec<bool> = s1.n_shingles.iter().map(|&c| c > 0).collect();
     let p = LshParams { bands: 8, rows: 8 };
     let v = Verify::Estimate { threshold: 0.5 };
-    let r1 = lsh_clusters(&s1.values, 64, &valid, p, v, None, Some(1)).unwrap();
-    let r3 = lsh_clusters(&s1.values, 64, &valid, p, v, None, Some(3)).unwrap();
+    let r1 = lsh_clusters(
+        &s1.values,
+        64,
+        &valid,
+        p,
+        v,
+        None,
+        Some(1),
+        &Stop::default(),
+    )
+    .unwrap();
+    let r3 = lsh_clusters(
+        &s1.values,
+        64,
+        &valid,
+        p,
+        v,
+        None,
+        Some(3),
+        &Stop::default(),
+    )
+    .unwrap();
     assert_eq!(r1, r3);
 }
 

@@ -2,11 +2,16 @@
 
 use pyo3::create_exception;
 use pyo3::exceptions::{
-    PyException, PyFileNotFoundError, PyOSError, PyPermissionError, PyValueError,
+    PyException, PyFileNotFoundError, PyKeyboardInterrupt, PyMemoryError, PyOSError,
+    PyPermissionError, PyValueError,
 };
 use pyo3::prelude::*;
 
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
 use crate::error::Error;
+use crate::parallel::Stop;
 
 create_exception!(
     _core,
@@ -23,6 +28,8 @@ impl From<Error> for PyErr {
             | Error::ShapeMismatch(_)
             | Error::InvalidUtf8 { .. }
             | Error::MalformedColumn(_) => PyValueError::new_err(msg),
+            Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
+            Error::Interrupted => PyKeyboardInterrupt::new_err(msg),
             Error::Io(e) => match e.kind() {
                 std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
                 std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
@@ -39,6 +46,26 @@ pub(crate) trait PyExt {
     where
         F: Send + FnOnce() -> crate::Result<T>,
         T: Send;
+
+    /// As [`PyExt::compute`] for long computations that poll a [`Stop`]: the core runs on a
+    /// scoped thread while this (main) thread waits without the GIL and checks for signals
+    /// every 100 ms (Python only delivers signals to the main thread). On Ctrl-C the stop is
+    /// requested, the core returns at its next check, and the `KeyboardInterrupt` is raised.
+    fn compute_interruptible<T, F>(self, f: F) -> PyResult<T>
+    where
+        F: Send + FnOnce(&Stop) -> crate::Result<T>,
+        T: Send;
+}
+
+/// Marks the worker finished even when it panics, so the waiting thread never hangs.
+struct Done<'a>(&'a (Mutex<bool>, Condvar));
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        let (m, c) = self.0;
+        *m.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        c.notify_all();
+    }
 }
 
 impl PyExt for Python<'_> {
@@ -48,5 +75,50 @@ impl PyExt for Python<'_> {
         T: Send,
     {
         self.allow_threads(f).map_err(PyErr::from)
+    }
+
+    fn compute_interruptible<T, F>(self, f: F) -> PyResult<T>
+    where
+        F: Send + FnOnce(&Stop) -> crate::Result<T>,
+        T: Send,
+    {
+        let stop = Stop::default();
+        let done = (Mutex::new(false), Condvar::new());
+        std::thread::scope(|s| {
+            let worker = std::thread::Builder::new()
+                .name("tamis-main".into())
+                .spawn_scoped(s, || {
+                    let _done = Done(&done);
+                    f(&stop)
+                })
+                .map_err(|e| PyErr::from(Error::Io(e)))?;
+            let mut interrupt = None;
+            loop {
+                let finished = self.allow_threads(|| {
+                    let (m, c) = &done;
+                    let guard = m.lock().unwrap_or_else(PoisonError::into_inner);
+                    let (guard, _) = c
+                        .wait_timeout_while(guard, Duration::from_millis(100), |d| !*d)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    *guard
+                });
+                if finished {
+                    break;
+                }
+                if interrupt.is_none() {
+                    if let Err(e) = self.check_signals() {
+                        stop.request();
+                        interrupt = Some(e);
+                    }
+                }
+            }
+            let out = worker
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            match interrupt {
+                Some(e) => Err(e),
+                None => out.map_err(PyErr::from),
+            }
+        })
     }
 }

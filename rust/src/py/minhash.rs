@@ -13,7 +13,7 @@ use super::text::normalizer;
 use crate::minhash::cluster::{self, Keep, Verify};
 use crate::minhash::exact;
 use crate::minhash::lsh::{self, LshParams};
-use crate::minhash::{MinHasher, Scheme, ShingleConfig};
+use crate::minhash::{check_num_perm, MinHasher, Scheme, ShingleConfig, MAX_NUM_PERM};
 use crate::ngram::Analyzer;
 
 fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
@@ -89,6 +89,8 @@ impl PyMinHasher {
                 })
                 .collect()
         };
+        // Before anything is sized by num_perm.
+        check_num_perm(num_perm)?;
         let scheme = match scheme {
             "fast" => Scheme::fast(num_perm, seed),
             "affine32" => {
@@ -217,7 +219,9 @@ pub(crate) fn candidate_pairs<'py>(
         bands: num_bands,
         rows,
     };
-    let pairs = py.compute(|| lsh::candidate_pairs(sig, k, valid, params, n_threads))?;
+    let pairs = py.compute_interruptible(|stop| {
+        lsh::candidate_pairs(sig, k, valid, params, n_threads, stop)
+    })?;
     let n = pairs.len();
     let flat: Vec<u32> = pairs.into_iter().flat_map(|(a, b)| [a, b]).collect();
     flat.into_pyarray(py).reshape([n, 2])
@@ -272,8 +276,9 @@ pub(crate) fn lsh_clusters<'py>(
         .as_ref()
         .map(|p| slice(p, "pre_roots"))
         .transpose()?;
-    let roots =
-        py.compute(|| cluster::lsh_clusters(sig, k, valid, params, verify, pre, n_threads))?;
+    let roots = py.compute_interruptible(|stop| {
+        cluster::lsh_clusters(sig, k, valid, params, verify, pre, n_threads, stop)
+    })?;
     Ok(roots.into_pyarray(py))
 }
 
@@ -405,7 +410,9 @@ pub(crate) fn candidate_rows<'py>(
         rows,
     };
     Ok(py
-        .compute(|| cluster::candidate_rows(sig, k, valid, params, n_threads))?
+        .compute_interruptible(|stop| {
+            cluster::candidate_rows(sig, k, valid, params, n_threads, stop)
+        })?
         .into_pyarray(py))
 }
 
@@ -502,6 +509,7 @@ pub(crate) fn union_roots<'py>(
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MAX_NUM_PERM", MAX_NUM_PERM)?;
     m.add_class::<PyMinHasher>()?;
     m.add_function(wrap_pyfunction!(lsh_params, m)?)?;
     m.add_function(wrap_pyfunction!(candidate_pairs, m)?)?;

@@ -8,6 +8,7 @@ use pyo3::types::PyDict;
 use super::convert::{text_column, OffsetsArg};
 use super::errors::PyExt;
 use super::text::normalizer;
+use crate::alloc;
 use crate::ngram::{self, Analyzer, HashKind, NgramConfig, Scratch};
 
 /// Parses the `hash` argument: `"xxh3"` or `"sha256"` (the DSIR reference's bucket function).
@@ -134,12 +135,12 @@ impl PyFeaturizer {
         let nb = cfg.n_buckets as usize;
         let n = crate::column::Texts::len(&col);
         let (dense, n_tokens) = py.compute(|| {
-            let mut dense = vec![
-                0u32;
-                n.checked_mul(nb).ok_or_else(|| {
-                    crate::Error::param("n_buckets", format!("{nb} buckets × {n} rows overflows"))
-                })?
-            ];
+            let mut dense = alloc::zeroed_2d::<u32>(
+                n,
+                nb,
+                "n_buckets",
+                "uint32 dense counts (rows × n_buckets)",
+            )?;
             let n_tokens = ngram::transform_dense(cfg, &col, &mut dense, n_threads)?;
             Ok((dense, n_tokens))
         })?;

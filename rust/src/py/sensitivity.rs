@@ -95,7 +95,9 @@ pub(crate) fn lewis_weights_py<'py>(
     n_threads: Option<usize>,
 ) -> PyResult<LewisOut<'py>> {
     let m = a.matrix()?;
-    let lw = py.compute(|| sensitivity::lewis_weights(&m, p, tol, max_iter, n_threads))?;
+    let lw = py.compute_interruptible(|stop| {
+        sensitivity::lewis_weights(&m, p, tol, max_iter, n_threads, stop)
+    })?;
     Ok((
         lw.weights.into_pyarray(py),
         lw.n_iter,
@@ -132,7 +134,9 @@ pub(crate) fn sensitivity_scores_py<'py>(
     };
     let m = a.matrix()?;
     Ok(py
-        .compute(|| sensitivity::sensitivity_scores(&m, p, scheme, tol, max_iter, n_threads))?
+        .compute_interruptible(|stop| {
+            sensitivity::sensitivity_scores(&m, p, scheme, tol, max_iter, n_threads, stop)
+        })?
         .into_pyarray(py))
 }
 

@@ -266,11 +266,14 @@ pub fn sketched_leverage_scores(
     n_threads: Option<usize>,
 ) -> Result<Leverage> {
     let (n, d) = (a.n, a.d);
-    let m = cfg.sketch_rows.unwrap_or_else(|| (4 * d * d).min(n));
-    if m < d {
+    let m = cfg
+        .sketch_rows
+        .unwrap_or_else(|| d.saturating_mul(d).saturating_mul(4).min(n));
+    // A sketch with more rows than A is no smaller than A: n bounds the m × d buffers.
+    if m < d || m > n {
         return Err(Error::param(
             "sketch_rows",
-            format!("must be >= d = {d}, got {m}"),
+            format!("must be in d..=n = {d}..={n} (the rows of A), got {m}"),
         ));
     }
     if m > u32::MAX as usize {
@@ -279,8 +282,15 @@ pub fn sketched_leverage_scores(
             format!("must be < 2^32, got {m}"),
         ));
     }
-    if cfg.jl_dim == Some(0) {
-        return Err(Error::param("jl_dim", "must be >= 1, got 0"));
+    // The projection is a rank × jl_dim matrix and every row block gets BLOCK × jl_dim scratch;
+    // more columns than A has rows cannot help.
+    if let Some(k) = cfg.jl_dim {
+        if k == 0 || k > n {
+            return Err(Error::param(
+                "jl_dim",
+                format!("must be in 1..=n = {n} (the rows of A), got {k}"),
+            ));
+        }
     }
     with_threads(n_threads, || {
         let sa = count_sketch(a, m, cfg.seed);

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use super::leverage::quadratic_forms;
 use super::{check_p, Matrix};
 use crate::error::{Error, Result};
-use crate::parallel::with_threads;
+use crate::parallel::{with_threads, Stop};
 
 /// Lewis weights with convergence facts.
 #[derive(Clone, Debug)]
@@ -29,13 +29,15 @@ pub struct Lewis {
 ///
 /// # Errors
 /// `p < 1`, `p >= 4` (the fixed point no longer contracts; the concave program of
-/// Fazel–Lee–Padmanabhan–Sidford 2022 is not implemented), `tol <= 0`, `max_iter == 0`.
+/// Fazel–Lee–Padmanabhan–Sidford 2022 is not implemented), `tol <= 0`, `max_iter == 0`,
+/// [`Error::Interrupted`] when `stop` (checked before every iteration) is requested.
 pub fn lewis_weights(
     a: &Matrix,
     p: f64,
     tol: f64,
     max_iter: usize,
     n_threads: Option<usize>,
+    stop: &Stop,
 ) -> Result<Lewis> {
     check_p(p)?;
     if p >= 4.0 {
@@ -53,7 +55,7 @@ pub fn lewis_weights(
     if max_iter == 0 {
         return Err(Error::param("max_iter", "must be >= 1, got 0"));
     }
-    with_threads(n_threads, || {
+    with_threads(n_threads, || -> Result<Lewis> {
         let mut w: Vec<f64> = a
             .row_norms_sq()
             .into_iter()
@@ -76,6 +78,7 @@ pub fn lewis_weights(
         let mut beta = 4.0 / (2.0 + p);
         let mut prev = f64::INFINITY;
         for it in 1..=max_iter {
+            stop.check()?;
             // Elementwise maps run in parallel (powf/ln over n rows is not free next to the
             // O(nd²) passes); each entry depends on its own row only, so the bits do not change.
             let scale: Vec<f64> = w
@@ -126,8 +129,8 @@ pub fn lewis_weights(
                 });
         }
         out.weights = w;
-        out
-    })
+        Ok(out)
+    })?
 }
 
 /// How row scores are turned into sampling scores.
@@ -153,6 +156,7 @@ pub enum Scheme {
 ///
 /// # Errors
 /// Those of [`lewis_weights`]; `alpha` outside [0, 1].
+#[allow(clippy::too_many_arguments)]
 pub fn sensitivity_scores(
     a: &Matrix,
     p: f64,
@@ -160,10 +164,11 @@ pub fn sensitivity_scores(
     tol: f64,
     max_iter: usize,
     n_threads: Option<usize>,
+    stop: &Stop,
 ) -> Result<Vec<f64>> {
     check_p(p)?;
     let lewis_bound = |a: &Matrix| -> Result<Vec<f64>> {
-        let lw = lewis_weights(a, p, tol, max_iter, n_threads)?;
+        let lw = lewis_weights(a, p, tol, max_iter, n_threads, stop)?;
         let c = (a.d as f64).powf((p / 2.0 - 1.0).max(0.0));
         Ok(lw.weights.into_iter().map(|w| c * w).collect())
     };

@@ -58,12 +58,22 @@ pub enum Data<'a> {
     F64(&'a [f64]),
 }
 
+/// Columns whose largest magnitude lies outside `[2^-COL_EXP, 2^COL_EXP]` are rescaled.
+const COL_EXP: i32 = 200;
+
 /// A borrowed, C-contiguous n × d matrix with finite entries and n ≥ d ≥ 1.
-#[derive(Clone, Copy, Debug)]
+///
+/// Every routine here is invariant under A → A·D for an invertible diagonal D (leverage scores,
+/// Lewis weights and sensitivities depend on the column space only), and sees A·D where D scales
+/// each column whose largest magnitude is far from 1 (outside 2^±200) by a power of two. So
+/// `A · 1e300` and `A · 1e-300` give the scores of A (the Gram matrix would overflow or underflow
+/// otherwise), and ordinary input is untouched, bit for bit.
+#[derive(Clone, Debug)]
 pub struct Matrix<'a> {
     data: Data<'a>,
     n: usize,
     d: usize,
+    col_scale: Option<Vec<f64>>,
 }
 
 impl<'a> Matrix<'a> {
@@ -93,14 +103,69 @@ impl<'a> Matrix<'a> {
                 format!("must have at least as many rows as columns, got n = {n} < d = {d}"),
             ));
         }
-        let m = Self { data, n, d };
+        let mut m = Self {
+            data,
+            n,
+            d,
+            col_scale: None,
+        };
         if let Some(row) = m.first_non_finite_row() {
             return Err(Error::param(
                 "A",
                 format!("must be finite, row {row} contains NaN or inf"),
             ));
         }
+        m.col_scale = m.column_scales();
         Ok(m)
+    }
+
+    /// Power-of-two scales bringing each column's largest magnitude near 1, or `None` when
+    /// every column is already within 2^±[`COL_EXP`] (or zero).
+    fn column_scales(&self) -> Option<Vec<f64>> {
+        let d = self.d;
+        let fold_max = |mut acc: Vec<f64>, row: &[f64]| {
+            for (m, v) in acc.iter_mut().zip(row) {
+                *m = m.max(v.abs());
+            }
+            acc
+        };
+        let merge = |a: Vec<f64>, b: Vec<f64>| fold_max(a, &b);
+        let max_abs = match self.data {
+            Data::F32(s) => s
+                .par_chunks(d)
+                .with_min_len(BLOCK)
+                .fold(
+                    || vec![0.0; d],
+                    |acc, row| {
+                        let row: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+                        fold_max(acc, &row)
+                    },
+                )
+                .reduce(|| vec![0.0; d], merge),
+            Data::F64(s) => s
+                .par_chunks(d)
+                .with_min_len(BLOCK)
+                .fold(|| vec![0.0; d], fold_max)
+                .reduce(|| vec![0.0; d], merge),
+        };
+        let (lo, hi) = (2f64.powi(-COL_EXP), 2f64.powi(COL_EXP));
+        if max_abs.iter().all(|&m| m == 0.0 || (lo..=hi).contains(&m)) {
+            return None;
+        }
+        Some(
+            max_abs
+                .iter()
+                .map(|&m| {
+                    if m == 0.0 || (lo..=hi).contains(&m) {
+                        1.0
+                    } else {
+                        // Clamped so that the scale itself is a normal, finite number.
+                        let e = (m.log2().floor() as i32).clamp(-1020, 1020);
+                        2f64.powi(-e)
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// Number of rows.
@@ -129,9 +194,13 @@ impl<'a> Matrix<'a> {
     /// Entry (i, j) as f64.
     #[inline]
     fn get(&self, i: usize, j: usize) -> f64 {
-        match self.data {
+        let v = match self.data {
             Data::F32(s) => f64::from(s[i * self.d + j]),
             Data::F64(s) => s[i * self.d + j],
+        };
+        match &self.col_scale {
+            Some(c) => v * c[j],
+            None => v,
         }
     }
 
@@ -145,7 +214,8 @@ impl<'a> Matrix<'a> {
     }
 
     /// Calls `f` with rows `r0..r1` as an f64 matrix view, each row multiplied by `scale[i]` when
-    /// given. float64 input without scaling is viewed in place; otherwise `buf` holds a copy.
+    /// given (and columns by the column scales). float64 input without any scaling is viewed in
+    /// place; otherwise `buf` holds a copy.
     fn with_block<R>(
         &self,
         r0: usize,
@@ -156,7 +226,7 @@ impl<'a> Matrix<'a> {
     ) -> R {
         let d = self.d;
         let rows = r1 - r0;
-        if let (Data::F64(s), None) = (self.data, scale) {
+        if let (Data::F64(s), None, None) = (self.data, scale, &self.col_scale) {
             return f(faer::MatRef::from_row_major_slice(
                 &s[r0 * d..r1 * d],
                 rows,
@@ -168,6 +238,13 @@ impl<'a> Matrix<'a> {
         match self.data {
             Data::F32(s) => buf.extend(s[r0 * d..r1 * d].iter().map(|&v| f64::from(v))),
             Data::F64(s) => buf.extend_from_slice(&s[r0 * d..r1 * d]),
+        }
+        if let Some(cs) = &self.col_scale {
+            for row in buf.chunks_mut(d) {
+                for (v, c) in row.iter_mut().zip(cs) {
+                    *v *= c;
+                }
+            }
         }
         if let Some(sc) = scale {
             for (row, &c) in buf.chunks_mut(d).zip(&sc[r0..r1]) {

@@ -1,5 +1,6 @@
 use super::sample::{bernoulli_probabilities, uniform};
 use super::*;
+use crate::parallel::Stop;
 
 /// Heavy-tailed rows: Gaussian entries times a Pareto-like row scale, deterministic.
 fn matrix(n: usize, d: usize, seed: u64) -> Vec<f64> {
@@ -67,10 +68,10 @@ fn lewis_fixed_point() {
     let v = matrix(n, d, 5);
     let a = Matrix::new(Data::F64(&v), n, d).unwrap();
     let lev = leverage_scores(&a, None).unwrap().scores;
-    let l2 = lewis_weights(&a, 2.0, 1e-10, 50, None).unwrap();
+    let l2 = lewis_weights(&a, 2.0, 1e-10, 50, None, &Stop::default()).unwrap();
     close(&l2.weights, &lev, 1e-12);
     for p in [1.0, 1.5, 3.0] {
-        let lw = lewis_weights(&a, p, 1e-10, 200, Some(2)).unwrap();
+        let lw = lewis_weights(&a, p, 1e-10, 200, Some(2), &Stop::default()).unwrap();
         assert!(lw.converged, "p = {p}");
         assert!((lw.weights.iter().sum::<f64>() - d as f64).abs() < 1e-6);
         let scale: Vec<f64> = lw.weights.iter().map(|w| w.powf(0.5 - 1.0 / p)).collect();
@@ -78,8 +79,8 @@ fn lewis_fixed_point() {
         let again: Vec<f64> = q.iter().map(|q| q.powf(p / 2.0)).collect();
         close(&again, &lw.weights, 1e-8);
     }
-    assert!(lewis_weights(&a, 4.0, 1e-8, 10, None).is_err());
-    assert!(lewis_weights(&a, 0.5, 1e-8, 10, None).is_err());
+    assert!(lewis_weights(&a, 4.0, 1e-8, 10, None, &Stop::default()).is_err());
+    assert!(lewis_weights(&a, 0.5, 1e-8, 10, None, &Stop::default()).is_err());
 }
 
 #[test]
@@ -135,4 +136,37 @@ fn samplers_are_thread_independent_and_sized() {
     }
     assert!(sample(&s, 5001, Sampler::Iid, 0, None).is_err());
     assert!(sample(&[0.0, 0.0], 1, Sampler::Iid, 0, None).is_err());
+}
+
+#[test]
+fn scores_do_not_depend_on_scale() {
+    let (n, d) = (300, 5);
+    let v = matrix(n, d, 9);
+    let a = Matrix::new(Data::F64(&v), n, d).unwrap();
+    let base = leverage_scores(&a, None).unwrap();
+    let lewis = lewis_weights(&a, 1.0, 1e-10, 100, None, &Stop::default()).unwrap();
+    for s in [1e-300, 1e-200, 1e-100, 1e100, 1e200, 1e300] {
+        let w: Vec<f64> = v.iter().map(|x| x * s).collect();
+        let b = Matrix::new(Data::F64(&w), n, d).unwrap();
+        let lev = leverage_scores(&b, None).unwrap();
+        assert_eq!(lev.rank, d, "scale {s}");
+        close(&lev.scores, &base.scores, 1e-9);
+        let lw = lewis_weights(&b, 1.0, 1e-10, 100, None, &Stop::default()).unwrap();
+        close(&lw.weights, &lewis.weights, 1e-8);
+    }
+    // Ordinary input keeps the in-place path: no column scales.
+    assert!(a.col_scale.is_none());
+}
+
+#[test]
+fn stop_interrupts_lewis() {
+    let (n, d) = (100, 3);
+    let v = matrix(n, d, 2);
+    let a = Matrix::new(Data::F64(&v), n, d).unwrap();
+    let stop = Stop::default();
+    stop.request();
+    assert!(matches!(
+        lewis_weights(&a, 1.0, 1e-8, 10, None, &stop),
+        Err(Error::Interrupted)
+    ));
 }
