@@ -9,8 +9,6 @@ first input byte, so a mistake costs nothing and never touches an input.
 from __future__ import annotations
 
 import argparse
-import os
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,19 +98,13 @@ def source(inputs: Sequence[Path]) -> Any:
 
 
 def check_threads(n_threads: int | None) -> None:
-    """Refuse < 1; warn when more threads than cores are asked for (it only slows things)."""
-    if n_threads is None:
-        return
-    if n_threads < 1:
+    """Refuse ``--n-threads`` < 1, naming the flag.
+
+    More threads than cores is warned about (and capped) by the estimators' own check,
+    :func:`tamis._validation.check_threads`.
+    """
+    if n_threads is not None and n_threads < 1:
         raise ValueError(f"--n-threads must be >= 1, got {n_threads}")
-    cores = os.cpu_count() or 1
-    if n_threads > cores:
-        warnings.warn(
-            f"--n-threads {n_threads} exceeds the {cores} cores of this machine; "
-            "extra threads only add overhead",
-            RuntimeWarning,
-            stacklevel=2,
-        )
 
 
 def check_columns(args: argparse.Namespace, inputs: Iterable[Any], columns: Sequence[str]) -> None:
