@@ -164,6 +164,14 @@ def test_scan_schema_validates_named_columns(tmp_path):
         scan_schema(["some text"])
 
 
+def test_schema_cache_keeps_the_callers_path(tmp_path, monkeypatch):
+    write_jsonl(tmp_path / "a.jsonl", [{"text": "a"}])
+    monkeypatch.chdir(tmp_path)
+    assert ids_of(read_batches(Path("a.jsonl"))) == ["a.jsonl:0"]
+    assert ids_of(read_batches([tmp_path / "a.jsonl", Path("a.jsonl")])) == ["a.jsonl:0"]
+    assert ids_of(read_batches(tmp_path.resolve() / "a.jsonl")) == ["a.jsonl:0"]
+
+
 # -- 4. truncated streams and lines that are not objects ----------------------------------------
 
 

@@ -25,7 +25,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -158,7 +158,8 @@ def list_files(source: PathLike | Sequence[PathLike]) -> list[Path]:
     Returns
     -------
     list of Path
-        Files with a recognised suffix, sorted and without duplicates.
+        Files with a recognised suffix, sorted and without duplicates (also none under two
+        spellings of its path).
 
     Raises
     ------
@@ -187,7 +188,10 @@ def list_files(source: PathLike | Sequence[PathLike]) -> list[Path]:
             out.extend(found)
         else:
             raise FileNotFoundError(f"no such file or directory: {p}")
-    return sorted(set(out), key=lambda f: (str(f.parent), f.name))
+    unique: dict[Path, Path] = {}
+    for f in out:  # one file named twice (another spelling, a link) is read once
+        unique.setdefault(f.resolve(), f)
+    return sorted(unique.values(), key=lambda f: (str(f.parent), f.name))
 
 
 def _file_names(files: list[Path]) -> dict[Path, str]:
@@ -576,8 +580,8 @@ def _scan_file(path: Path, block: int) -> _FileInfo:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, block if fmt == "json" else 0)
     info = _SCAN_CACHE.get(key)
-    if info is not None:
-        return info
+    if info is not None:  # scanned before, maybe under another spelling of the path
+        return replace(info, path=path)
     if fmt == "parquet":
         try:
             schema = pq.read_schema(str(path))
