@@ -4,6 +4,8 @@ Needs the ``ray`` extra (``pip install 'tamis[ray]'``); the rest of tamis never 
 per-block step calls the same Rust functions as the local backend, and the results are the same
 for any number of blocks:
 
+* Reading: the driver lists the files (``tamis.io.list_files``, made absolute) and one Ray task
+  per file reads it with ``tamis.io.read_batches``, the local reader (same ids, checks, formats).
 * DSIR: per-block bucket counts (``HashingFeaturizer.count``) summed on the driver, the fitted
   model broadcast, per-block log weights + Gumbel top-k (``_core.TopK``, keys from
   ``_core.gumbel_noise`` of the id hash), then the global top-k on the driver from the per-block
@@ -22,6 +24,8 @@ depends on block order or size.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -71,62 +75,90 @@ def init(address: Optional[str] = None, **kwargs: Any) -> Any:
 # -- input ----------------------------------------------------------------------------------------
 
 
-def read_dataset(source: Any, *, text_column: str = "text") -> Any:
+def read_dataset(source: Any, *, text_column: str = "text", id_column: Optional[str] = None) -> Any:
     """A Ray Dataset of a corpus.
 
-    ``source``: a Ray Dataset, paths / globs / folders (Parquet or JSON lines), an Arrow table,
-    or a list of texts.
+    ``source``: a Ray Dataset, an Arrow table, a list of texts, or paths / globs / folders of any
+    format the local reader takes (Parquet, JSON lines, ``.jsonl.gz``, ``.jsonl.zst``, ...). Files
+    are listed on the driver (:func:`tamis.io.list_files`, relative paths made absolute there) and
+    each is read in a Ray task by :func:`tamis.io.read_batches`, the local reader: the same
+    columns, ``"<file>:<row>"`` ids, UTF-8 checks, compression and errors as the local backend.
     """
-    return _read(source, text_column)[0]
+    return _read(source, text_column, id_column)
 
 
-def _read(source: Any, text_column: str) -> tuple[Any, Optional[dict[str, str]]]:
-    """The dataset and, for files, the short file name of each path (for ``name:row`` ids)."""
-    from tamis.io import _file_names, is_path_source, list_files
+def _read(source: Any, text_column: str, id_column: Optional[str] = None) -> Any:
+    from tamis.io import _file_names, is_path_source, list_files, scan_schema
 
     ray = init()
     if isinstance(source, ray.data.Dataset):
-        return source, None
+        return source
     if isinstance(source, pa.Table):
-        return ray.data.from_arrow(source), None
+        return ray.data.from_arrow(source)
     if not is_path_source(source):
         texts = list(source)
-        return ray.data.from_arrow(
-            pa.table({text_column: pa.array(texts, pa.large_string())})
-        ), None
+        return ray.data.from_arrow(pa.table({text_column: pa.array(texts, pa.large_string())}))
     files = list_files(source)
-    names = {str(f): n for f, n in _file_names(files).items()}
-    paths = list(names)
-    if all(p.endswith(".parquet") for p in paths):
-        return ray.data.read_parquet(paths, include_paths=True), names
-    if all(p.endswith((".jsonl", ".json", ".jsonl.gz", ".json.gz")) for p in paths):
-        gz = any(p.endswith(".gz") for p in paths)
-        args = {"arrow_open_stream_args": {"compression": "gzip"}} if gz else {}
-        return ray.data.read_json(paths, lines=True, include_paths=True, **args), names
-    raise ValueError(f"source: the Ray backend reads .parquet or .jsonl[.gz] files, got {paths}")
+    names = _file_names(files)
+    # The schema every batch of the local reader has (the files' schemas unified), checked here
+    # on the driver before any task starts, as the local reader checks it before reading.
+    schema = scan_schema(files, text_column, id_column)
+    # Absolute on the driver: the workers of a joined cluster do not share its working directory.
+    items = [{"path": os.path.abspath(f), "name": names[f]} for f in files]
+    return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        _read_files,
+        batch_format="pyarrow",
+        batch_size=1,
+        fn_kwargs={"text_column": text_column, "id_column": id_column, "schema": schema},
+        num_cpus=0.5,
+    )
 
 
-def _path_runs(table: pa.Table) -> list[tuple[str, int]]:
-    """``(path, rows)`` runs of a block read with ``include_paths`` (rows of a file are adjacent)."""
-    if "path" not in table.column_names:
-        return [("", table.num_rows)]
-    runs: list[tuple[str, int]] = []
-    for p in table.column("path").to_pylist():
-        if runs and runs[-1][0] == p:
-            runs[-1] = (p, runs[-1][1] + 1)
-        else:
-            runs.append((p, 1))
-    return runs
+def _read_files(
+    items: pa.Table, text_column: str, id_column: Optional[str], schema: pa.Schema
+) -> Iterator[pa.Table]:
+    """The batches of the files named in ``items`` (``path``, ``name``), read by the local reader.
+
+    ``read_batches`` of one file names its rows ``"<base name>:<row>"``; the local backend, which
+    reads all the files at once, names them by the path relative to the files' common folder
+    (``name``), so generated ids are renamed when the two differ. (A file's own ``id`` column,
+    last and equal to ``"<base name>:<row>"``, would be taken for generated ones.) Every batch
+    is then given ``schema``, the unified schema of all the files, as the local reader does.
+    """
+    from tamis.io import read_batches
+
+    for path, name in zip(items.column("path").to_pylist(), items.column("name").to_pylist()):
+        p = Path(path)
+        row = 0
+        for batch in read_batches(p, text_column=text_column, id_column=id_column):
+            n = batch.num_rows
+            if id_column is None and name != p.name and batch.schema.names[-1] == "id":
+                made = pa.array([f"{p.name}:{i}" for i in range(row, row + n)], pa.string())
+                if batch.column("id").equals(made):  # generated by the reader, not the file's
+                    ids = pa.array([f"{name}:{i}" for i in range(row, row + n)], pa.string())
+                    batch = batch.set_column(batch.num_columns - 1, "id", ids)
+            row += n
+            yield pa.Table.from_batches([_conform(batch, schema)])
 
 
-def _number_block(
-    table: pa.Table,
-    offset: int,
-    starts: list[int],
-    names: Optional[dict[str, str]],
-    text_column: str,
-    id_column: Optional[str],
-) -> Any:
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with ``schema``: columns cast, the ones its file lacks null."""
+    if batch.schema.equals(schema):
+        return batch
+    arrays = []
+    for field in schema:
+        i = batch.schema.get_field_index(field.name)
+        col = batch.column(i) if i >= 0 else pa.nulls(batch.num_rows, field.type)
+        arrays.append(col if col.type == field.type else col.cast(field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _num_rows(table: pa.Table) -> int:
+    return table.num_rows
+
+
+def _number_block(table: pa.Table, offset: int, text_column: str, id_column: Optional[str]) -> Any:
+    """``__pos`` (and, for in-memory inputs without one, an ``id`` column: the row number)."""
     from tamis.io import _check_text
 
     table = table.combine_chunks()
@@ -134,23 +166,12 @@ def _number_block(
         raise ValueError(f"no text column {text_column!r} (columns: {table.column_names})")
     batches = table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
     table = pa.Table.from_batches([_check_text(b, text_column, "ray") for b in batches])
-    n = table.num_rows
-    pos = np.arange(offset, offset + n, dtype=np.int64)
+    pos = np.arange(offset, offset + table.num_rows, dtype=np.int64)
     id_name = id_column or "id"
     if id_name not in table.column_names:
         if id_column is not None:
             raise ValueError(f"no id column {id_column!r} (columns: {table.column_names})")
-        if names is None:
-            ids = pa.array(pos)
-        else:  # as the local reader: "<file name>:<row in file>"
-            ids_list: list[str] = []
-            for (p, m), start in zip(_path_runs(table), starts):
-                name = names.get(p) or names.get(str(Path(p))) or Path(p).name
-                ids_list += [f"{name}:{i}" for i in range(start, start + m)]
-            ids = pa.array(ids_list, pa.string())
-        table = table.append_column("id", ids)
-    if names is not None and "path" in table.column_names:
-        table = table.drop_columns(["path"])
+        table = table.append_column("id", pa.array(pos))
     return table.append_column(POS, pa.array(pos.astype(np.uint64)))
 
 
@@ -163,34 +184,25 @@ def row_numbered(
 ) -> tuple[Any, int]:
     """The dataset with a global row number column ``__pos``, and the row count.
 
-    ``__pos`` numbers rows in input order; an ``id`` column is made as the local reader makes it
-    (row numbers, or ``file:row`` for files) when there is none.
+    ``__pos`` numbers rows in input order; the ``id`` column is the local reader's (``file:row``
+    for files, the row number for in-memory inputs) when the input has none.
 
     ``num_blocks`` repartitions first (the results of this module do not depend on it).
     """
     ray = init()
-    ds, names = _read(source, text_column)
+    ds = _read(source, text_column, id_column)
     if num_blocks is not None:
         ds = ds.repartition(num_blocks)
     refs = ds.to_arrow_refs()
-    runs_of = ray.remote(num_cpus=0.25)(_path_runs)
-    runs = ray.get([runs_of.remote(r) for r in refs])
-    # Global offset of each block, and the row-in-file of each of its runs.
-    offsets, starts, total, seen = [], [], 0, {}
-    for block_runs in runs:
-        offsets.append(total)
-        block_starts = []
-        for p, m in block_runs:
-            block_starts.append(seen.get(p, 0))
-            seen[p] = seen.get(p, 0) + m
-            total += m
-        starts.append(block_starts)
+    num_rows = ray.remote(num_cpus=0.25)(_num_rows)
+    sizes = ray.get([num_rows.remote(r) for r in refs])
+    # Empty blocks (an empty file gives one with no columns at all) carry nothing.
+    refs = [r for r, s in zip(refs, sizes) if s]
+    sizes = [s for s in sizes if s]
+    offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
     number = ray.remote(num_cpus=0.25)(_number_block)
-    out = [
-        number.remote(r, o, st, names, text_column, id_column)
-        for r, o, st in zip(refs, offsets, starts)
-    ]
-    return ray.data.from_arrow_refs(out), total
+    out = [number.remote(r, int(o), text_column, id_column) for r, o in zip(refs, offsets[:-1])]
+    return ray.data.from_arrow_refs(out), int(offsets[-1])
 
 
 def _collect(ds: Any) -> pa.Table:
@@ -243,6 +255,8 @@ def _state(r: Any, fitted: bool) -> dict[str, Any]:
 def _count_batch(batch: pa.Table, state: dict[str, Any]) -> pa.Table:
     r = _resampler(state)
     out = np.zeros(r.n_buckets, dtype=np.uint64)
+    if not batch.num_rows:  # an empty file's block may have no columns
+        return pa.table({"counts": pa.array([], pa.binary())})
     col = batch.column(r.text_column).combine_chunks()
     r.featurizer.count(col, out=out)
     return pa.table({"counts": pa.array([out.tobytes()], pa.binary())})
@@ -772,6 +786,8 @@ class _ScoreActor:
         self.metrics = metrics
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        if not batch.num_rows:  # an empty file's block may have no columns
+            return batch
         scores = self.scorer.score(batch.column(self.text_column), self.metrics)
         for name in scores.column_names:
             batch = batch.append_column(name, scores.column(name))
