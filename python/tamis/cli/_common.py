@@ -74,7 +74,7 @@ def add_normalizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold-whitespace", action="store_true", help="fold runs of whitespace")
 
 
-def normalizer_kwargs(args: argparse.Namespace) -> dict[str, bool]:
+def normalizer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The normaliser parameters set by :func:`add_normalizer_options`."""
     return {
         "lowercase": not args.no_lowercase,

@@ -88,7 +88,7 @@ def _local(args: argparse.Namespace, d: Any, total: int | None) -> tuple[Cluster
         d.keep_mask_, d.duplicate_of_, d.cluster_id_, d.n_shingles_, d.num_bands_, d.rows_, id_arr
     )
 
-    def rows() -> Iterator[tuple[pa.Table, np.ndarray]]:
+    def rows() -> Iterator[tuple[pa.Table, np.ndarray | None]]:
         start = 0
         for batch in c.batches(args, columns=None):
             n = batch.num_rows
@@ -128,7 +128,7 @@ def _ray(args: argparse.Namespace, d: Any) -> tuple[Clusters, Iterator[Any]]:
         id_arr,
     )
 
-    def rows() -> Iterator[tuple[pa.Table, np.ndarray]]:
+    def rows() -> Iterator[tuple[pa.Table, np.ndarray | None]]:
         ds = res.dataset if args.all_rows else res.kept()
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             if tray.POS in batch.column_names:

@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
                 with ParquetSink(part, "score", params) as ps:
                     ps.write(table)
             else:
+                assert sink is not None
                 sink.write(table)
             bar.update(batch.num_rows)
         if sink is not None and sink.rows == 0:
