@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(ids, pa.ChunkedArray)
         else pa.array(np.asarray(ids)[cs.indices])
     )
-    table = pa.table({"row_id": row_id, "weight": cs.weights, "probability": cs.probabilities})
+    table = pa.table({"row_id": row_id, "weight": cs.weight, "probability": cs.probability})
     params = {
         "input": source,
         "embedding_column": args.embedding_column,
