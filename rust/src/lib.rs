@@ -12,6 +12,7 @@ pub mod importance;
 pub mod minhash;
 pub mod ngram;
 pub mod parallel;
+pub mod rng;
 pub mod sensitivity;
 pub mod text;
 

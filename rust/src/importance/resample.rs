@@ -17,23 +17,10 @@ use std::collections::{BinaryHeap, HashSet};
 
 use crate::alloc;
 use crate::error::{Error, Result};
-use crate::hash::hash64;
+use crate::rng::SplitMix64;
 
-/// Uniform in the open interval (0, 1) from `(seed, target, id_hash)`.
-#[inline]
-pub fn uniform(seed: u64, target: u64, id_hash: u64) -> f64 {
-    let mut buf = [0u8; 16];
-    buf[..8].copy_from_slice(&id_hash.to_le_bytes());
-    buf[8..].copy_from_slice(&target.to_le_bytes());
-    let h = hash64(&buf, seed);
-    ((h >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
-}
-
-/// Standard Gumbel noise `−ln(−ln u)` keyed by `(seed, target, id_hash)`.
-#[inline]
-pub fn gumbel(seed: u64, target: u64, id_hash: u64) -> f64 {
-    -(-uniform(seed, target, id_hash).ln()).ln()
-}
+/// The keyed Gumbel noise of the top-k (defined in [`crate::rng`]).
+pub use crate::rng::gumbel;
 
 /// One candidate: larger `key` is better; ties go to the smaller id hash, then position.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -227,22 +214,6 @@ pub fn split_k(k: usize, proportions: &[f64]) -> Result<Vec<usize>> {
     Ok(ks)
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): the seeded stream of [`sample_with_replacement`].
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
-
 /// `k` draws with replacement, `P(i) ∝ exp(log_weights[i])` over eligible rows; returns the drawn
 /// row indices sorted ascending (repeats allowed). Deterministic in `seed`.
 ///
@@ -291,7 +262,7 @@ pub fn sample_with_replacement(
         }
         cum.push(total);
     }
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     let what = format!("{k} draws with replacement");
     let mut draws: Vec<f64> = alloc::with_capacity(k, "k", &what)?;
     draws.extend((0..k).map(|_| rng.next_f64() * total));

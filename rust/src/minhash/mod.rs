@@ -39,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::hash::hash64;
 use crate::ngram::Analyzer;
 use crate::parallel::with_threads;
+use crate::rng::SplitMix64;
 use crate::text::{for_each_word_span, Normalizer};
 
 /// Largest accepted shingle size.
@@ -272,15 +273,6 @@ pub fn sha1_hash32(bytes: &[u8]) -> u32 {
     u32::from_le_bytes([d[0], d[1], d[2], d[3]])
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): the stream that draws the [`Scheme::Fast`] permutations.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// A permutation scheme and its parameters (one `(a, b)` per signature slot).
 #[derive(Clone, Debug)]
 pub enum Scheme {
@@ -312,12 +304,12 @@ pub enum Scheme {
 impl Scheme {
     /// The fast scheme with `num_perm` permutations drawn from SplitMix64(`seed`).
     pub fn fast(num_perm: usize, seed: u64) -> Self {
-        let mut st = seed;
+        let mut st = SplitMix64::new(seed);
         let mut a = Vec::with_capacity(num_perm);
         let mut b = Vec::with_capacity(num_perm);
         for _ in 0..num_perm {
-            a.push((splitmix64(&mut st) as u32) | 1);
-            b.push(splitmix64(&mut st) as u32);
+            a.push((st.next_u64() as u32) | 1);
+            b.push(st.next_u64() as u32);
         }
         Scheme::Fast { seed, a, b }
     }

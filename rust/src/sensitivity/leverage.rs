@@ -6,10 +6,10 @@ use faer::linalg::triangular_inverse::{invert_lower_triangular, invert_upper_tri
 use faer::{Accum, Mat, MatRef, Par, Side};
 use rayon::prelude::*;
 
-use super::sample::{normal, uniform_bits};
 use super::{Matrix, BLOCK};
 use crate::error::{Error, Result};
 use crate::parallel::with_threads;
+use crate::rng::{normal, uniform_bits};
 
 /// Above this estimate of cond(AᵀA) (after scaling its diagonal to 1) the Gram/Cholesky route
 /// loses more than ~1e-8 relative accuracy, so the column-pivoted QR of A is used instead.

@@ -1,42 +1,17 @@
 //! Weighted row samplers for coresets, and the keyed random numbers they use.
 //!
-//! Random numbers are a pure function of (seed, stream, index) (SplitMix64 finaliser, Steele et
-//! al. 2014), so a row's draw does not depend on which thread handles it or on the other rows.
+//! Random numbers are a pure function of (seed, stream, index) ([`crate::rng::uniform`]), so a
+//! row's draw does not depend on which thread handles it or on the other rows.
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+/// The keyed draws of the samplers (defined in [`crate::rng`]).
+pub use crate::rng::{normal, uniform};
 
 const STREAM_IID: u64 = 0x6969_6400;
 const STREAM_BERNOULLI: u64 = 0x6265_726e_0000;
 const STREAM_PRIORITY: u64 = 0x7072_696f_0000;
-
-#[inline]
-fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// 64 random bits keyed by (seed, i).
-#[inline]
-pub fn uniform_bits(seed: u64, i: u64) -> u64 {
-    mix64(mix64(seed) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03))
-}
-
-/// A uniform number in the open interval (0, 1), keyed by (seed, i).
-#[inline]
-pub fn uniform(seed: u64, i: u64) -> f64 {
-    ((uniform_bits(seed, i) >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
-}
-
-/// A standard normal number keyed by (seed, i) (Box–Muller on two keyed uniforms).
-pub fn normal(seed: u64, i: u64) -> f64 {
-    let u1 = uniform(seed, 2 * i);
-    let u2 = uniform(seed, 2 * i + 1);
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
 
 /// The three samplers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
