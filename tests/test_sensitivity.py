@@ -3,8 +3,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tamis import sensitivity
+from tamis._base import Selection
 from tamis.cli import main
 from tamis.sensitivity import (
+    Coreset,
     coreset,
     embedding_distortion,
     leverage_scores,
@@ -242,7 +245,7 @@ def test_coreset_beats_uniform_on_rare_directions():
     errs = {}
     for scheme in ["uniform", "lewis"]:
         cs = coreset(A, 400, 1.0, scheme=scheme, seed=1)
-        errs[scheme] = embedding_distortion(A, cs.indices, cs.weights, 1.0)
+        errs[scheme] = embedding_distortion(A, cs.indices, cs.weight, 1.0)
     assert errs["lewis"] < 0.5 < errs["uniform"]
 
 
@@ -258,8 +261,35 @@ def test_lp_regression_is_optimal(p):
         assert cost <= np.sum(np.abs(A @ y - b) ** p) * (1 + 1e-9)
     # Weighted version with coreset weights is close to the full solution.
     cs = coreset(A, 150, p, b=b, seed=0)
-    xc = lp_regression(A[cs.indices], b[cs.indices], p, weights=cs.weights)
+    xc = lp_regression(A[cs.indices], b[cs.indices], p, weights=cs.weight)
     assert np.sum(np.abs(A @ xc - b) ** p) / cost < 1.2
+
+
+@pytest.mark.parametrize("method", ["bernoulli", "iid", "priority"])
+def test_coreset_is_a_selection(method):
+    A = heavy(500, 5, seed=13)
+    cs = coreset(A, 40, 1.5, scheme="mixed", method=method, seed=3)
+    assert isinstance(cs, Coreset)
+    assert isinstance(cs, Selection)
+    assert cs.method == f"coreset/mixed/{method}"
+    assert cs.n_rows == 500
+    assert (cs.p, cs.k, cs.seed) == (1.5, 40, 3)
+    idx, w, prob = sensitivity._sample_raw(cs.scores, 40, method, 3, None)
+    np.testing.assert_array_equal(cs.indices, idx)
+    np.testing.assert_array_equal(cs.weight, w)
+    np.testing.assert_array_equal(cs.probability, prob)
+    np.testing.assert_array_equal(cs.rows["score"], sensitivity_scores(A, 1.5, scheme="mixed"))
+    # The names of earlier releases read the same arrays.
+    assert cs.weights is cs.weight
+    assert cs.probabilities is cs.probability
+    assert cs.scores is cs.rows["score"]
+    assert cs.scores.shape == (500,)
+    t = cs.to_arrow()
+    assert t.column_names == ["index", "id", "weight", "probability"]
+    assert t.num_rows == len(cs) == len(cs.indices)
+    np.testing.assert_array_equal(t["index"].to_numpy(), cs.indices)
+    np.testing.assert_array_equal(t["weight"].to_numpy(), cs.weight)
+    assert cs.mask().sum() == len(np.unique(cs.indices))
 
 
 def test_cli_npy_and_parquet(tmp_path):
@@ -295,7 +325,7 @@ def test_cli_npy_and_parquet(tmp_path):
     assert rc == 0
     t2 = pq.read_table(out2)
     assert t2.column("row_id").to_pylist() == [f"doc{i}" for i in cs.indices]
-    np.testing.assert_allclose(t2.column("weight").to_numpy(), cs.weights)
+    np.testing.assert_allclose(t2.column("weight").to_numpy(), cs.weight)
     assert main(["coreset", "--npy", str(tmp_path / "a.npy"), "-k", "5000", "-o", str(out)]) == 1
 
 

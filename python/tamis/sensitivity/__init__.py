@@ -21,6 +21,7 @@ Layout (every public name is importable from ``tamis.sensitivity``):
 
 from __future__ import annotations
 
+from tamis.sensitivity._evaluation import _directions as _directions  # for benches/coreset.py
 from tamis.sensitivity._evaluation import embedding_distortion, lp_regression
 from tamis.sensitivity._sampling import SAMPLERS, Coreset, coreset, sample
 from tamis.sensitivity._sampling import _sample_raw as _sample_raw  # for benches/coreset.py
