@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tamis import scoring
-from tamis.scoring import ClassifierScorer, LMScorer, color_filter
+from tamis._base import Selection
+from tamis.scoring import ClassifierScorer, ColorFilterResult, LMScorer, color_filter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers reads it; nothing is fetched
 
@@ -323,6 +324,32 @@ def test_color_filter_is_difference_of_losses(tok: object, llama: object) -> Non
     assert not res.keep[~valid].any()
     assert res.scores[res.keep].min() >= np.nanmax(res.scores[~res.keep & valid])
     assert list(res.indices) == sorted(res.indices, key=lambda i: -res.scores[i])
+    np.testing.assert_allclose(res.prior_nll, p, rtol=1e-6)
+    np.testing.assert_allclose(res.conditional_nll, c, rtol=1e-6)
+
+
+def test_color_filter_returns_a_selection(tok: object, llama: object) -> None:
+    prior = LMScorer(llama, tok, device="cpu")
+    cond = LMScorer(tiny_llama(len(tok), seed=1), tok, device="cpu")
+    res = color_filter(prior, cond, TEXTS, k=3)
+    assert isinstance(res, ColorFilterResult)
+    assert isinstance(res, Selection)
+    assert res.method == "score/color_filter"
+    assert res.n_rows == len(TEXTS)
+    assert len(res) == 3
+    np.testing.assert_array_equal(res.score, res.scores[res.indices])  # selected vs all rows
+    np.testing.assert_array_equal(res.mask(), res.keep)
+    t = res.to_arrow()
+    assert t.column_names == ["index", "id", "score"]
+    assert t["index"].to_pylist() == res.indices.tolist()
+    np.testing.assert_array_equal(t["score"].to_numpy(), res.score)
+    with pytest.warns(DeprecationWarning, match="k="):
+        old = color_filter(prior, cond, TEXTS, n_select=3)
+    assert old.indices.tolist() == res.indices.tolist()
+    with pytest.raises(ValueError, match="tau or k"):
+        color_filter(prior, cond, TEXTS, tau=2, k=1)
+    with pytest.raises(TypeError, match="nope"):
+        color_filter(prior, cond, TEXTS, nope=1)
 
 
 def _train(model: object, tok: object, texts: list[str], steps: int, seed: int) -> None:

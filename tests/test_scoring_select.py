@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from tamis._base import Selection
 from tamis.scoring import LM_METRICS, prefetch, select_top, token_budget_batches
 
 
@@ -128,21 +129,43 @@ def test_select_top_against_brute_force(higher: bool) -> None:
     for frac in (0.0, 0.1, 0.37, 1.0):
         got = select_top(scores, fraction=frac, higher_is_better=higher)
         want = _brute_select(scores, lambda m, f=frac: math.ceil(m * f - 1e-9), ones, higher)
-        assert got.tolist() == want
+        assert got.indices.tolist() == want
         got = select_top(scores, fraction=frac, groups=groups, higher_is_better=higher)
         want = _brute_select(scores, lambda m, f=frac: math.ceil(m * f - 1e-9), groups, higher)
-        assert got.tolist() == want
-    for n in (0, 5, 500):
+        assert got.indices.tolist() == want
+    for k in (0, 5, 500):
         assert select_top(
-            scores, n=n, groups=pa.array(groups), higher_is_better=higher
-        ).tolist() == (_brute_select(scores, lambda m, n=n: n, groups, higher))
+            scores, k=k, groups=pa.array(groups), higher_is_better=higher
+        ).indices.tolist() == (_brute_select(scores, lambda m, k=k: k, groups, higher))
     got = select_top(scores, threshold=3, higher_is_better=higher)
     want = [i for i, v in enumerate(scores) if (v >= 3 if higher else v <= 3)]
-    assert got.tolist() == want
+    assert got.indices.tolist() == want
     with pytest.raises(ValueError, match="exactly one"):
-        select_top(scores, n=3, fraction=0.5)
+        select_top(scores, k=3, fraction=0.5)
     with pytest.raises(ValueError, match="fraction"):
         select_top(scores, fraction=1.5)
     with pytest.raises(ValueError, match="groups"):
-        select_top(scores, n=1, groups=["a"])
-    assert select_top(np.array([]), n=3).tolist() == []
+        select_top(scores, k=1, groups=["a"])
+    assert select_top(np.array([]), k=3).indices.tolist() == []
+
+
+def test_select_top_returns_a_selection() -> None:
+    scores = np.array([0.3, np.nan, 0.9, 0.1, 0.9])
+    sel = select_top(scores, k=2)
+    assert isinstance(sel, Selection)
+    assert sel.method == "score/top"
+    assert sel.n_rows == 5
+    assert sel.n_eligible == 4
+    assert sel.indices.tolist() == [2, 4]
+    assert list(sel) == [2, 4]
+    assert sel.score.tolist() == [0.9, 0.9]
+    assert sel.mask().tolist() == [False, False, True, False, True]
+    t = sel.to_arrow()
+    assert t.column_names == ["index", "id", "score"]
+    assert t["index"].to_pylist() == [2, 4]
+    assert t["score"].to_pylist() == [0.9, 0.9]
+    with pytest.warns(DeprecationWarning, match="k="):
+        old = select_top(scores, n=2)
+    assert old.indices.tolist() == [2, 4]
+    with pytest.raises(ValueError, match="not both"), pytest.warns(DeprecationWarning, match="k="):
+        select_top(scores, n=2, k=2)

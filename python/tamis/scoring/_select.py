@@ -1,16 +1,20 @@
 """The torch-free parts of :mod:`tamis.scoring`: metric names, batching, prefetch, select_top.
 
-NumPy and the standard library only, so these work (and are tested) without the torch extra:
+NumPy, pyarrow and the standard library only, so these work (and are tested) without the torch
+extra:
 :data:`LM_METRICS` and the metric-name check, :func:`token_budget_batches`, :func:`prefetch`,
 :func:`select_top`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+
+from tamis._base import Selection
 
 #: Metrics :class:`tamis.scoring.LMScorer` computes (``ppl`` is ``exp(mean_nll)``).
 LM_METRICS = ("sum_nll", "mean_nll", "ppl", "n_tokens", "truncated", "min_k", "min_k_pp")
@@ -103,11 +107,12 @@ def select_top(
     scores: Any,
     *,
     fraction: float | None = None,
-    n: int | None = None,
+    k: int | None = None,
     threshold: float | None = None,
     groups: Any = None,
     higher_is_better: bool = True,
-) -> np.ndarray:
+    n: int | None = None,
+) -> Selection:
     """Select documents by score: a top fraction, a top count, or a threshold, optionally per group.
 
     Parameters
@@ -117,8 +122,8 @@ def select_top(
     fraction
         Keep the best ``ceil(fraction * size)`` documents (of each group when ``groups`` is
         given, so every group keeps the same share: a balanced selection).
-    n
-        Keep the best ``n`` documents (of each group when ``groups`` is given).
+    k
+        Keep the best ``k`` documents (of each group when ``groups`` is given).
     threshold
         Keep every document scoring at least ``threshold`` (at most, if not
         ``higher_is_better``); ``groups`` does not change this rule.
@@ -126,41 +131,53 @@ def select_top(
         Optional group label per document (e.g. a domain column).
     higher_is_better
         ``False`` for losses and perplexities, where low is good.
+    n
+        Deprecated spelling of ``k`` (a DeprecationWarning).
 
     Returns
     -------
-    numpy.ndarray
-        Selected row indices (int64), in input order. Ties keep the earlier document.
+    tamis._base.Selection
+        ``indices``: the selected rows (int64) in input order (ties keep the earlier document);
+        ``columns["score"]``: their scores; ``method`` ``"score/top"``; ``info["n_eligible"]``:
+        the documents with a score (not NaN). ``sel.indices`` is the index array earlier
+        releases returned.
 
     Raises
     ------
     ValueError
-        Unless exactly one of ``fraction``, ``n`` and ``threshold`` is given and valid, or if
+        Unless exactly one of ``fraction``, ``k`` and ``threshold`` is given and valid, or if
         ``groups`` does not have one label per score.
     """
+    if n is not None:
+        warnings.warn(
+            "select_top(n=...) is deprecated: the count is now k=", DeprecationWarning, stacklevel=2
+        )
+        if k is not None:
+            raise ValueError("give k or its deprecated spelling n, not both")
+        k = n
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 1:
         raise ValueError(f"scores must be one-dimensional, got shape {s.shape}")
     given = [
         name
-        for name, v in (("fraction", fraction), ("n", n), ("threshold", threshold))
+        for name, v in (("fraction", fraction), ("k", k), ("threshold", threshold))
         if v is not None
     ]
     if len(given) != 1:
-        raise ValueError(f"give exactly one of fraction, n, threshold; got {given or 'none'}")
+        raise ValueError(f"give exactly one of fraction, k, threshold; got {given or 'none'}")
     key = s if higher_is_better else -s
     valid = ~np.isnan(key)
     if threshold is not None:
         t = float(threshold) if higher_is_better else -float(threshold)
-        return np.flatnonzero(valid & (key >= t)).astype(np.int64)
+        return _top_selection(s, np.flatnonzero(valid & (key >= t)), valid)
     if fraction is not None and (
         not isinstance(fraction, (int, float))
         or isinstance(fraction, bool)
         or not 0 <= fraction <= 1
     ):
         raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
-    if n is not None:
-        n = _check_int("n", n, 0)
+    if k is not None:
+        k = _check_int("k", k, 0)
     if groups is None:
         labels = np.zeros(len(s), dtype=np.int64)
     else:
@@ -176,8 +193,19 @@ def select_top(
     if fraction is not None:
         quota = np.ceil(sizes * float(fraction) - 1e-9).astype(np.int64)
     else:
-        quota = np.full(len(sizes), n, dtype=np.int64)
+        quota = np.full(len(sizes), k, dtype=np.int64)
     lab = labels[order]
     first = np.searchsorted(lab, np.arange(len(sizes)))
     rank = np.arange(len(order)) - first[lab]
-    return np.sort(order[rank < quota[lab]]).astype(np.int64)
+    return _top_selection(s, np.sort(order[rank < quota[lab]]), valid)
+
+
+def _top_selection(scores: np.ndarray, indices: np.ndarray, valid: np.ndarray) -> Selection:
+    idx = indices.astype(np.int64)
+    return Selection(
+        idx,
+        columns={"score": scores[idx]},
+        n_rows=len(scores),
+        method="score/top",
+        info={"n_eligible": int(valid.sum())},
+    )
