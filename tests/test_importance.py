@@ -103,9 +103,9 @@ def test_same_output_for_threads_batches_and_shard_order(corpora):
     target, raw = corpora
     ids = [f"doc-{i}" for i in range(len(raw))]
     table = pa.table({"id": ids, "text": raw})
-    base = ImportanceResampler(n_jobs=1, batch_size=1000).fit(target, table)
+    base = ImportanceResampler(n_threads=1, batch_size=1000).fit(target, table)
     sel1 = base.select(table, 50)
-    other = ImportanceResampler(n_jobs=2, batch_size=7).fit(target, table)
+    other = ImportanceResampler(n_threads=2, batch_size=7).fit(target, table)
     sel2 = other.select(table, 50)
     np.testing.assert_array_equal(sel1.indices, sel2.indices)
     np.testing.assert_array_equal(sel1.key, sel2.key)
@@ -114,7 +114,7 @@ def test_same_output_for_threads_batches_and_shard_order(corpora):
     sel3 = other.select(rev, 50)
     assert sorted(sel3.ids) == sorted(sel1.ids)
     # Different seed: a different sample.
-    assert sorted(base.select(table, 50, random_state=1).ids) != sorted(sel1.ids)
+    assert sorted(base.select(table, 50, seed=1).ids) != sorted(sel1.ids)
 
 
 def test_resample_table_and_min_length(corpora):
@@ -144,7 +144,7 @@ def test_with_replacement_follows_weights():
     p = np.exp(lw - lw.max())
     p /= p.sum()
     k = 20000
-    sel = r.select(raw, k, method="replacement", random_state=5)
+    sel = r.select(raw, k, method="replacement", seed=5)
     counts = np.bincount(sel.indices, minlength=4)
     chi2 = ((counts - k * p) ** 2 / (k * p)).sum()
     assert chi2 < 16.27  # 3 degrees of freedom, p = 0.001
@@ -172,7 +172,7 @@ def test_gumbel_inclusion_frequencies():
     lw = np.log(w)
     for seed in range(5):
         keys = lw + tamis._core.gumbel_noise(idh, seed=seed)
-        assert sorted(np.argsort(-keys)[:2]) == list(r.select(raw, 2, random_state=seed).indices)
+        assert sorted(np.argsort(-keys)[:2]) == list(r.select(raw, 2, seed=seed).indices)
     trials = 20000
     hits = np.zeros(5)
     for seed in range(trials):
@@ -229,13 +229,133 @@ def test_kl_reduction(corpora):
 
 def test_save_load_roundtrip(corpora, tmp_path):
     target, raw = corpora
-    r = ImportanceResampler(alpha=0.5, random_state=3).fit(target, raw)
+    r = ImportanceResampler(alpha=0.5, seed=3).fit(target, raw)
     path = r.save(tmp_path / "m.npz")
     r2 = ImportanceResampler.load(path)
     assert r2.get_params() == r.get_params()
     np.testing.assert_array_equal(r2.log_weights(raw), r.log_weights(raw))
     with np.load(path, allow_pickle=False) as z:
-        assert "meta" in z.files
+        assert "header" in z.files
+    # Separate targets with shares left to the counts: the same parameters come back.
+    t1, t2 = target[:30], target[30:]
+    s = ImportanceResampler(separate_targets=True).fit([t1, t2], raw)
+    s2 = ImportanceResampler.load(s.save(tmp_path / "s.npz"))
+    assert s2.get_params() == s.get_params()
+    np.testing.assert_array_equal(s2.target_proportions_, s.target_proportions_)
+
+
+def test_load_reads_format_version_1(corpora, tmp_path):
+    """Files written before the shared format: uint8 JSON ``meta``, random_state / n_jobs."""
+    target, raw = corpora
+    r = ImportanceResampler(alpha=0.5, seed=3, n_threads=1).fit(target, raw)
+    params = {**r.get_params(), "random_state": 3, "n_jobs": 1}
+    del params["seed"], params["n_threads"]
+    meta = {"format": "tamis.dsir", "version": 1, "params": params}
+    path = tmp_path / "v1.npz"
+    np.savez(
+        path,
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        target_counts=r.target_counts_,
+        raw_counts=r.raw_counts_,
+        target_proportions=r.target_proportions_,
+    )
+    r1 = ImportanceResampler.load(path)
+    assert r1.get_params() == r.get_params()
+    np.testing.assert_array_equal(r1.log_weights(raw), r.log_weights(raw))
+    meta["version"] = 7
+    np.savez(path, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    with pytest.raises(tamis.InputError, match="version 1 or 2"):
+        ImportanceResampler.load(path)
+    with pytest.raises(tamis.InputError, match="not a readable"):
+        ImportanceResampler.load(tmp_path / "missing.npz")
+
+
+def test_select_returns_the_shared_selection(corpora):
+    target, raw = corpora
+    r = ImportanceResampler().fit(target, raw)
+    sel = r.select(raw, 20)
+    assert tamis.Selection is tamis._base.Selection
+    assert isinstance(sel, tamis.Selection)
+    assert sel.method == "dsir/gumbel"
+    assert sel.n_rows == len(raw)
+    assert (
+        sel.n_eligible
+        == sel.info["n_eligible"]
+        == int((r.log_weights(raw, return_n_tokens=True)[1] >= 100).sum())
+    )
+    assert sel.ids == sel.indices.tolist()  # no id column: row numbers
+    np.testing.assert_array_equal(sel.log_weight, r.log_weights(raw)[sel.indices])
+    noise = tamis._core.gumbel_noise(tamis.importance.stream.id_hashes(pa.array(sel.ids)), seed=0)
+    np.testing.assert_array_equal(sel.key, sel.log_weight + noise)
+    assert (sel.target == 0).all()
+    table = sel.to_arrow()
+    assert table.column_names == ["index", "id", "log_weight", "key", "target"]
+    assert np.isnan(r.select(raw, 5, method="replacement").key).all()
+    assert r.select(raw, 5, method="topk").method == "dsir/topk"
+
+
+def test_former_parameter_names_are_accepted(corpora, tmp_path):
+    target, raw = corpora
+    old = ImportanceResampler(random_state=3, n_jobs=1)
+    assert (old.seed, old.n_threads) == (3, 1)
+    assert (old.random_state, old.n_jobs) == (3, 1)
+    assert "random_state" not in old.get_params()
+    assert repr(old) == "ImportanceResampler(seed=3, n_threads=1)"
+    old.fit(target, raw)
+    assert old.select(raw, 10, random_state=1).ids == old.select(raw, 10, seed=1).ids
+    assert old.resample(raw, 10, random_state=1).equals(old.resample(raw, 10, seed=1))
+    assert ImportanceResampler.load(old.save(tmp_path / "m.npz"), random_state=5).seed == 5
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_job'"):
+        ImportanceResampler(n_job=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_jobs'"):
+        old.select(raw, 10, n_jobs=1)
+
+
+def test_engine_shards_give_the_local_selection(corpora):
+    """The public engine, run per shard and merged (as the Ray backend does), equals resample()."""
+    from tamis.importance import model, stream
+
+    target, raw = corpora
+    table = pa.table({"id": [f"doc-{i}" for i in range(len(raw))], "text": raw})
+    for separate, method in [(False, "gumbel"), (False, "topk"), (True, "gumbel")]:
+        targets = [target[:30], target[30:]] if separate else target
+        r = ImportanceResampler(separate_targets=separate).fit(targets, table)
+        want = r.resample(table, 40, method=method, seed=7)
+        params = model.ModelParams.of(r)
+        tc = np.stack(
+            [
+                model.count_ngrams(r.featurizer, [pa.table({"text": t})], text_column="text")
+                for t in model.target_sources(targets, separate_targets=separate)
+            ]
+        )
+        rc = sum(
+            model.count_ngrams(r.featurizer, [table.slice(a, 100)], text_column="text")
+            for a in range(0, len(raw), 100)
+        )
+        m = model.fit_model(r.featurizer, tc, rc, params)
+        ks = stream.target_ks(m, 40)
+        merged = stream.TopKState.start(ks, method=method)
+        for a in range(0, len(raw), 100):  # shards, each with its own top-k
+            shard = table.slice(a, 100)
+            local = stream.TopKState.start(ks, method=method)
+            pos = np.arange(a, a + shard.num_rows, dtype=np.uint64)
+            scan = stream.scan_batch(
+                local, m, shard.column("text"), shard.column("id"), pos, seed=7
+            )
+            keep = np.flatnonzero(scan.kept)
+            cand = stream.annotate_rows(
+                shard.take(keep), pos[keep], scan.log_weights[keep], scan.keys[keep]
+            )
+            merged.push(scan.keys[keep], scan.id_hashes[keep], pos[keep], np.ones(len(keep), bool))
+            merged.rows.add(cand)
+            merged.n_rows += shard.num_rows
+            merged.n_eligible += int(scan.eligible.sum())
+        merged.rows.keep(merged.live_positions())
+        positions, tgt = stream.resolve(merged, seed=7, min_length=params.min_length)
+        got = stream.collect(merged, positions, tgt, separate_targets=separate)
+        assert got.equals(want), (separate, method)
+        keys = stream.keys_for_batch(scan.log_weights, scan.id_hashes, method="topk", seed=7)
+        np.testing.assert_array_equal(keys, scan.log_weights)
 
 
 def test_bad_input(corpora):

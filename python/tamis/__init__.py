@@ -7,6 +7,7 @@ holds the Arrow I/O, the public API and the command line.
 import warnings
 
 from tamis import _core, sensitivity
+from tamis._base import Selection
 from tamis._core import __version__
 from tamis.dedup import (
     MinHashDeduplicator,
@@ -20,7 +21,7 @@ from tamis.dedup import (
 )
 from tamis.exceptions import InputError, NotFittedError, TamisError
 from tamis.features import HashingFeaturizer, SparseCounts
-from tamis.importance import DSIR, ImportanceResampler, Selection
+from tamis.importance import DSIR, ImportanceResampler
 from tamis.io import Files, ParquetSink, files, read_batches, read_run_metadata, write_parquet
 from tamis.scoring import (
     ClassifierScorer,

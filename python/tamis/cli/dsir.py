@@ -21,8 +21,8 @@ def _resampler(args: argparse.Namespace) -> ImportanceResampler:
     common: dict[str, Any] = {
         "separate_targets": args.separate_targets,
         "target_proportions": args.target_proportions,
-        "random_state": args.seed,
-        "n_jobs": args.n_threads,
+        "seed": args.seed,
+        "n_threads": args.n_threads,
         "text_column": args.text_column,
         "id_column": args.id_column,
         "batch_size": args.batch_size,
