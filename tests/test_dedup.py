@@ -3,6 +3,7 @@ Python reference of the fast scheme, binomial bounds and brute-force connected c
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -15,8 +16,20 @@ import xxhash
 import tamis
 from reference import tokens
 from tamis import _core
+from tamis._base import Selection, load_state
 from tamis.cli import main
-from tamis.dedup import datasketch_permutations
+from tamis.dedup import (
+    SignatureStore,
+    SignedBatch,
+    band_key_groups,
+    choose_kept,
+    cluster_key_groups,
+    cluster_store,
+    components,
+    datasketch_permutations,
+    exact_edges,
+    sign_batch,
+)
 
 datasketch = pytest.importorskip("datasketch")
 from datasketch.lsh import _optimal_param  # noqa: E402
@@ -246,9 +259,9 @@ def test_keep_policies():
 
 
 def test_incremental_query_save_load(tmp_path, corpus):
-    d = tamis.MinHashDeduplicator(threshold=0.8)
+    d = tamis.MinHashDeduplicator(threshold=0.8, verify="estimate")
     d.add(corpus[:100]).add(pa.chunked_array([pa.array(corpus[100:])]))
-    full = tamis.MinHashDeduplicator(threshold=0.8).fit(corpus)
+    full = tamis.MinHashDeduplicator(threshold=0.8, verify="estimate").fit(corpus)
     np.testing.assert_array_equal(d.cluster().cluster_id_, full.cluster_id_)
     assert 7 in d.query(corpus[7]).tolist()
     assert d.query("nothing like it at all in the corpus, really nothing").tolist() == []
@@ -365,10 +378,8 @@ def test_low_memory_index(tmp_path, corpus, verify):
     low = tamis.MinHashDeduplicator(threshold=0.8, verify=verify, low_memory=True).fit(docs)
     np.testing.assert_array_equal(low.cluster_id_, full.cluster_id_)
     assert not hasattr(low, "signatures_")
-    per_doc = sum(
-        a.nbytes for a in (low.band_keys_, low.n_shingles_, low._hashes[0], low._hash_ok[0])
-    ) / len(docs)
-    assert per_doc <= 100
+    # band keys, shingle counts, exact hashes (the shingle sets of candidate rows not counted)
+    assert low.store_.nbytes / len(docs) <= 100
     assert 3 in low.query(docs[3]).tolist()
     low.save(tmp_path / "low.npz")
     again = tamis.MinHashDeduplicator.load(tmp_path / "low.npz")
@@ -376,7 +387,8 @@ def test_low_memory_index(tmp_path, corpus, verify):
         again.add_shingle_sets(docs)
     np.testing.assert_array_equal(again.cluster().cluster_id_, full.cluster_id_)
     with pytest.raises(ValueError, match="low_memory"):
-        tamis.MinHashDeduplicator(low_memory=True)
+        tamis.MinHashDeduplicator(low_memory=True, verify="estimate")
+    assert tamis.MinHashDeduplicator(low_memory=True).verify == "exact"  # the default works
 
 
 def test_remove_repeated_lines():
@@ -399,3 +411,140 @@ def test_remove_repeated_lines():
             kept.append(line)
         want.append("\n".join(kept))
     assert out.to_pylist() == want
+
+
+def test_default_verify_is_exact(corpus):
+    docs = [*corpus, *corpus[:10]]
+    d = tamis.MinHashDeduplicator(threshold=0.8)
+    assert d.verify == "exact"
+    want = tamis.MinHashDeduplicator(threshold=0.8, verify="exact").fit(docs)
+    np.testing.assert_array_equal(d.fit(docs).cluster_id_, want.cluster_id_)
+    d.reset().add(docs)  # incremental use: exact verification needs the second pass
+    with pytest.raises(ValueError, match="add_shingle_sets"):
+        d.cluster()
+    np.testing.assert_array_equal(d.add_shingle_sets(docs).cluster().keep_mask_, want.keep_mask_)
+
+
+def test_select_returns_a_selection(corpus):
+    docs = [*corpus[:60], *corpus[:5], "", None]
+    ids = [f"doc{i:03d}" for i in range(len(docs))]
+    d = tamis.MinHashDeduplicator(threshold=0.8)
+    with pytest.raises(tamis.NotFittedError):
+        d.select()
+    sel = d.select(docs, ids=ids)
+    assert isinstance(sel, Selection)
+    assert sel is d.selection_
+    assert d.select() is sel
+    assert sel.method == "dedup/minhash"
+    assert sel.n_rows == len(docs)
+    np.testing.assert_array_equal(sel.indices, np.flatnonzero(d.keep_mask_))
+    assert not sel.mask()[60:65].any()
+    assert sel.mask()[65:].all()
+    assert list(sel.ids) == [ids[i] for i in sel.indices]
+    np.testing.assert_array_equal(sel.cluster_id, d.cluster_id_[sel.indices])
+    assert set(sel.rows) == {"keep", "cluster_id", "duplicate_of", "n_shingles"}
+    np.testing.assert_array_equal(sel.rows["keep"], d.keep_mask_)
+    np.testing.assert_array_equal(sel.rows["duplicate_of"], d.duplicate_of_)
+    np.testing.assert_array_equal(sel.rows["n_shingles"], d.n_shingles_)
+    assert sel.n_removed == len(docs) - len(sel) >= 5
+    assert (sel.num_bands, sel.rows_per_band) == (d.num_bands_, d.rows_)
+    table = sel.to_arrow()
+    assert table.column_names == ["index", "id", "cluster_id"]
+    assert table.num_rows == len(sel)
+    # Arrow ids stay Arrow; without ids the ids are the row numbers.
+    arrow_ids = d.select(docs, ids=pa.array(ids)).ids
+    assert arrow_ids.to_pylist() == [ids[i] for i in sel.indices]
+    np.testing.assert_array_equal(d.select(docs).ids, sel.indices)
+    with pytest.raises(ValueError, match="texts"):
+        d.select(ids=ids)
+
+
+def test_signature_store(corpus):
+    d = tamis.MinHashDeduplicator(threshold=0.5, ngram=2, keep="longest")
+    kw = {"num_perm": d.num_perm, "num_bands": d.num_bands_}
+    store = SignatureStore(**kw, exact=True, lengths=True)
+    assert len(store) == 0
+    assert store.signatures.shape == (0, d.num_perm)
+    assert store.band_keys is None
+    assert store.hashes.shape == (0, 2)
+    batches = [["a b c", "a b c dé", None], ["x y", ""]]
+    flat = [t for b in batches for t in b]
+    for texts in batches:
+        arr = pa.array(texts, pa.string())
+        store.append(sign_batch(d.hasher, arr, exact_hashes=d.normalization, lengths=True))
+    assert len(store) == 5
+    merged = store.merged()
+    assert store.merged() is merged  # concatenated once
+    sig, n = tamis.minhash_signatures(flat, num_perm=d.num_perm, ngram=2)
+    np.testing.assert_array_equal(merged.signatures, sig)
+    np.testing.assert_array_equal(merged.n_shingles, n)
+    assert merged.lengths.tolist() == [5, 9, 0, 3, 0]
+    assert merged.hash_ok.tolist() == [True, True, False, True, True]
+    assert store.nbytes == merged.nbytes == sum(a.nbytes for a in merged.arrays().values())
+    with pytest.raises(ValueError, match="fields"):
+        store.append(sign_batch(d.hasher, pa.array(["q"])))  # no hashes, no lengths
+    # What save() writes, load() reads back, with the candidate rows' shingle sets.
+    d.fit(flat)
+    again = SignatureStore(**kw, exact=True, lengths=True).load_arrays(d.store_.to_arrays())
+    for name in SignedBatch.FIELDS:
+        a, b = getattr(again, name), getattr(d.store_, name)
+        assert (a is None and b is None) or np.array_equal(a, b), name
+    np.testing.assert_array_equal(again.shingle_sets.indptr, d.store_.shingle_sets.indptr)
+    with pytest.raises(ValueError, match="lengths"):
+        SignatureStore(**kw, exact=True, lengths=True).load_arrays(
+            {k: v for k, v in d.store_.to_arrays().items() if k != "lengths"}
+        )
+    # The Ray backend's block layout: signatures and band keys as fixed-size binary rows.
+    both = sign_batch(
+        d.hasher, pa.array(corpus[:7]), num_bands=d.num_bands_, rows=d.rows_, band_keys=True
+    )
+    table = both.to_arrow()
+    assert table.column_names == ["n_shingles", "sig", "keys"]
+    raw = np.frombuffer(table.column("sig").combine_chunks().buffers()[1], np.uint32)
+    np.testing.assert_array_equal(raw.reshape(7, -1), both.signatures)
+    keys = np.frombuffer(table.column("keys").combine_chunks().buffers()[1], np.uint64)
+    np.testing.assert_array_equal(keys.reshape(7, -1), both.band_keys)
+    low = SignatureStore(**kw, low_memory=True)
+    low.append(SignedBatch(n_shingles=both.n_shingles, band_keys=both.band_keys))
+    assert low.signatures is None
+    assert low.band_keys.shape == (7, d.num_bands_)
+
+
+def test_save_format_versions(tmp_path, corpus):
+    docs = [*corpus[:80], *corpus[:5]]
+    d = tamis.MinHashDeduplicator(threshold=0.8, keep="longest").fit(docs)
+    path = d.save(tmp_path / "v2.npz")
+    params, z = load_state(path, "MinHashDeduplicator", (2,))
+    z.close()
+    assert params == json.loads(json.dumps(d.get_params()))
+    # Format 1 (a ``params`` JSON array, what earlier releases wrote) still loads.
+    old = {"format": 1, "params": d.get_params()}
+    with open(tmp_path / "v1.npz", "wb") as f:
+        np.savez(f, params=np.array(json.dumps(old)), **d.store_.to_arrays())
+    for p in (path, tmp_path / "v1.npz"):
+        e = tamis.MinHashDeduplicator.load(p)
+        assert e.get_params() == d.get_params()
+        np.testing.assert_array_equal(e.cluster().keep_mask_, d.keep_mask_)
+    (tmp_path / "junk.npz").write_text("not an npz")
+    with pytest.raises(tamis.InputError):
+        tamis.MinHashDeduplicator.load(tmp_path / "junk.npz")
+
+
+def test_engine_functions_equal_the_estimator(corpus):
+    docs = [*corpus, *corpus[:20], ""]
+    ids = np.array([f"{(7 * i) % len(docs):04d}" for i in range(len(docs))])
+    d = tamis.MinHashDeduplicator(threshold=0.7, verify="estimate", exact=False).fit(docs, ids=ids)
+    store, kw = d.store_, {"threshold": 0.7, "verify": "estimate"}
+    roots = cluster_store(store, num_bands=d.num_bands_, rows=d.rows_, **kw)
+    np.testing.assert_array_equal(roots, d.cluster_id_)
+    # Band by band from a key matrix (the low_memory and partitioned paths) gives the same.
+    keys = _core.band_keys(store.signatures, num_bands=d.num_bands_, rows=d.rows_)
+    groups = band_key_groups(keys, store.n_shingles > 0)
+    by_band = cluster_key_groups(groups, len(docs), signatures=store.signatures, **kw)
+    np.testing.assert_array_equal(by_band, roots)
+    res = choose_kept(roots, "first", ids=ids)
+    np.testing.assert_array_equal(res.keep_mask, d.keep_mask_)
+    np.testing.assert_array_equal(res.duplicate_of, d.duplicate_of_)
+    edges = exact_edges(np.array([10, 11, 12, 13]), np.array([[1, 2], [3, 4], [1, 2], [1, 2]]))
+    assert edges.tolist() == [[10, 10], [11, 11], [12, 10], [13, 10]]
+    assert components(5, [np.array([[1, 3], [3, 4]])]).tolist() == [0, 1, 2, 1, 1]
