@@ -1,48 +1,41 @@
 //! Binding of `importance`: the fitted model, Gumbel keys, streaming top-k and the KL metric.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use numpy::ndarray::ArrayView2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::convert::{text_column, OffsetsArg};
+use super::convert::{opt_slice, slice, text_column, DataArg, OffsetsArg, ValidityArg};
 use super::errors::PyExt;
 use super::ngram::PyFeaturizer;
 use crate::column::Texts;
+use crate::error::Error;
 use crate::hash::hash64;
 use crate::importance::resample::{self, Entry, TopK};
 use crate::importance::{self, Counts, ImportanceModel, Smoothing};
+use crate::rng::gumbel;
 
-fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
-    a.as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a contiguous array")))
-}
-
-fn counts_rows(a: &PyReadonlyArray2<'_, u64>, name: &str) -> PyResult<Vec<Counts>> {
-    let arr = a.as_array();
-    Ok(arr
-        .rows()
+/// One [`Counts`] per row of a `(n_targets, n_buckets)` count matrix (copied: the model owns them).
+fn counts_rows(a: ArrayView2<'_, u64>, name: &'static str) -> crate::Result<Vec<Counts>> {
+    if a.nrows() == 0 {
+        return Err(Error::param(name, "has no rows"));
+    }
+    Ok(a.rows()
         .into_iter()
         .map(|r| Counts {
             counts: r.to_vec(),
             ..Counts::default()
         })
-        .collect::<Vec<_>>())
-    .and_then(|v: Vec<Counts>| {
-        if v.is_empty() {
-            Err(PyValueError::new_err(format!("{name} has no rows")))
-        } else {
-            Ok(v)
-        }
-    })
+        .collect())
 }
 
-fn counts_of(a: &PyReadonlyArray1<'_, u64>, name: &str) -> PyResult<Counts> {
-    Ok(Counts {
-        counts: slice(a, name)?.to_vec(),
+fn counts_of(a: &[u64]) -> Counts {
+    Counts {
+        counts: a.to_vec(),
         ..Counts::default()
-    })
+    }
 }
 
 /// A fitted DSIR model (see `tamis.ImportanceResampler`).
@@ -59,6 +52,7 @@ impl PyImportanceModel {
     #[staticmethod]
     #[pyo3(signature = (featurizer, target_counts, raw_counts, *, alpha = 0.0, smooth_raw = false, eps = 1e-8))]
     fn fit(
+        py: Python<'_>,
         featurizer: PyRef<'_, PyFeaturizer>,
         target_counts: PyReadonlyArray2<'_, u64>,
         raw_counts: PyReadonlyArray1<'_, u64>,
@@ -66,29 +60,35 @@ impl PyImportanceModel {
         smooth_raw: bool,
         eps: f64,
     ) -> PyResult<Self> {
-        let targets = counts_rows(&target_counts, "target_counts")?;
-        let raw = counts_of(&raw_counts, "raw_counts")?;
+        let targets = target_counts.as_array();
+        let raw = slice(&raw_counts, "raw_counts")?;
         let smoothing = Smoothing {
             alpha,
             raw: smooth_raw,
             eps,
         };
-        Ok(Self {
-            inner: ImportanceModel::fit(featurizer.cfg, &targets, &raw, smoothing)?,
-        })
+        let cfg = featurizer.cfg;
+        let inner = py.compute(|| {
+            let targets = counts_rows(targets, "target_counts")?;
+            ImportanceModel::fit(cfg, &targets, &counts_of(raw), smoothing)
+        })?;
+        Ok(Self { inner })
     }
 
     /// A model from saved log ratios (`n_buckets × n_targets`).
     #[staticmethod]
     fn from_log_ratio(
+        py: Python<'_>,
         featurizer: PyRef<'_, PyFeaturizer>,
         log_ratio: PyReadonlyArray2<'_, f64>,
     ) -> PyResult<Self> {
-        let n_targets = log_ratio.as_array().ncols();
-        let lr: Vec<f64> = log_ratio.as_array().iter().copied().collect();
-        Ok(Self {
-            inner: ImportanceModel::from_log_ratio(featurizer.cfg, n_targets, lr)?,
-        })
+        let lr = log_ratio.as_array();
+        let cfg = featurizer.cfg;
+        let inner = py.compute(|| {
+            let values: Vec<f64> = lr.iter().copied().collect();
+            ImportanceModel::from_log_ratio(cfg, lr.ncols(), values)
+        })?;
+        Ok(Self { inner })
     }
 
     /// Per-bucket log ratios, `n_buckets × n_targets`.
@@ -113,12 +113,12 @@ impl PyImportanceModel {
         &self,
         py: Python<'py>,
         offsets: OffsetsArg<'py>,
-        data: PyReadonlyArray1<'py, u8>,
-        validity: Option<PyReadonlyArray1<'py, bool>>,
+        data: DataArg<'py>,
+        validity: ValidityArg<'py>,
         length_norm: Option<f64>,
         n_threads: Option<usize>,
     ) -> PyResult<WeightsOut<'py>> {
-        let col = text_column(&offsets, &data, validity.as_ref())?;
+        let col = text_column(&offsets, &data, &validity)?;
         let n = col.len();
         let model = &self.inner;
         let (w, nt) = py.compute(|| model.log_weights(&col, length_norm, n_threads))?;
@@ -135,10 +135,10 @@ impl PyImportanceModel {
 fn id_hashes<'py>(
     py: Python<'py>,
     offsets: OffsetsArg<'py>,
-    data: PyReadonlyArray1<'py, u8>,
-    validity: Option<PyReadonlyArray1<'py, bool>>,
+    data: DataArg<'py>,
+    validity: ValidityArg<'py>,
 ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-    let col = text_column(&offsets, &data, validity.as_ref())?;
+    let col = text_column(&offsets, &data, &validity)?;
     let out = py.compute(|| {
         (0..col.len())
             .map(|i| Ok(hash64(col.get(i)?.unwrap_or("").as_bytes(), 0)))
@@ -157,12 +157,18 @@ fn gumbel_noise<'py>(
     target: u64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let ids = slice(&id_hashes, "id_hashes")?;
-    let out: Vec<f64> = py.allow_threads(|| {
-        ids.iter()
-            .map(|&h| resample::gumbel(seed, target, h))
-            .collect()
-    });
+    let out = py.compute(|| {
+        Ok(ids
+            .iter()
+            .map(|&h| gumbel(seed, target, h))
+            .collect::<Vec<f64>>())
+    })?;
     Ok(out.into_pyarray(py))
+}
+
+/// The selection behind a [`PyTopK`]; a panic in another push does not poison it for good.
+fn lock(m: &Mutex<TopK>) -> MutexGuard<'_, TopK> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Streaming top-k by key (see `resample::TopK`). The mutex makes pushes from several Python
@@ -200,10 +206,7 @@ impl PyTopK {
         let keys = slice(&keys, "keys")?;
         let ids = slice(&id_hashes, "id_hashes")?;
         let pos = slice(&positions, "positions")?;
-        let elig = eligible
-            .as_ref()
-            .map(|e| slice(e, "eligible"))
-            .transpose()?;
+        let elig = opt_slice(eligible.as_ref(), "eligible")?;
         if ids.len() != keys.len()
             || pos.len() != keys.len()
             || elig.is_some_and(|e| e.len() != keys.len())
@@ -213,9 +216,9 @@ impl PyTopK {
             ));
         }
         let inner = &self.inner;
-        let kept: Vec<bool> = py.allow_threads(|| {
-            let mut top = inner.lock().unwrap_or_else(PoisonError::into_inner);
-            (0..keys.len())
+        let kept = py.compute(|| {
+            let mut top = lock(inner);
+            Ok((0..keys.len())
                 .map(|i| {
                     elig.is_none_or(|e| e[i])
                         && top.push(Entry {
@@ -224,63 +227,51 @@ impl PyTopK {
                             pos: pos[i],
                         })
                 })
-                .collect()
-        });
+                .collect::<Vec<bool>>())
+        })?;
         Ok(kept.into_pyarray(py))
     }
 
     /// Adds another selection's entries.
-    fn merge(&self, other: PyRef<'_, PyTopK>) {
-        let theirs = other
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .merge(theirs);
+    fn merge(&self, py: Python<'_>, other: PyRef<'_, PyTopK>) -> PyResult<()> {
+        let (mine, theirs) = (&self.inner, &other.inner);
+        py.compute(|| {
+            // Cloned first so that merging a selection into itself does not lock twice.
+            let theirs = lock(theirs).clone();
+            lock(mine).merge(theirs);
+            Ok(())
+        })
     }
 
     /// Kept entries, best first: `(keys, id_hashes, positions)`.
-    fn entries<'py>(&self, py: Python<'py>) -> EntriesOut<'py> {
-        let sorted = self
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .into_sorted();
-        let keys: Vec<f64> = sorted.iter().map(|e| e.key).collect();
-        let ids: Vec<u64> = sorted.iter().map(|e| e.id_hash).collect();
-        let pos: Vec<u64> = sorted.iter().map(|e| e.pos).collect();
-        (
+    fn entries<'py>(&self, py: Python<'py>) -> PyResult<EntriesOut<'py>> {
+        let inner = &self.inner;
+        let (keys, ids, pos) = py.compute(|| {
+            let sorted = lock(inner).clone().into_sorted();
+            let keys: Vec<f64> = sorted.iter().map(|e| e.key).collect();
+            let ids: Vec<u64> = sorted.iter().map(|e| e.id_hash).collect();
+            let pos: Vec<u64> = sorted.iter().map(|e| e.pos).collect();
+            Ok((keys, ids, pos))
+        })?;
+        Ok((
             keys.into_pyarray(py),
             ids.into_pyarray(py),
             pos.into_pyarray(py),
-        )
+        ))
     }
 
     #[getter]
     fn k(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .k()
+        lock(&self.inner).k()
     }
 
     #[getter]
     fn seen(&self) -> u64 {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .seen()
+        lock(&self.inner).seen()
     }
 
     fn __len__(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        lock(&self.inner).len()
     }
 }
 
@@ -293,32 +284,30 @@ fn select_sequential<'py>(
     tops: Vec<PyRef<'py, PyTopK>>,
     ks: Vec<usize>,
 ) -> PyResult<SelectionOut<'py>> {
-    let cands: Vec<Vec<Entry>> = tops
-        .iter()
-        .map(|t| {
-            t.inner
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone()
-                .into_sorted()
-        })
-        .collect();
-    let sel = resample::select_sequential(&cands, &ks)?;
-    let pos: Vec<u64> = sel.iter().map(|s| s.0).collect();
-    let tgt: Vec<u64> = sel.iter().map(|s| s.1 as u64).collect();
+    let inners: Vec<&Mutex<TopK>> = tops.iter().map(|t| &t.inner).collect();
+    let (pos, tgt) = py.compute(|| {
+        let cands: Vec<Vec<Entry>> = inners
+            .iter()
+            .map(|m| lock(m).clone().into_sorted())
+            .collect();
+        let sel = resample::select_sequential(&cands, &ks)?;
+        let pos: Vec<u64> = sel.iter().map(|s| s.0).collect();
+        let tgt: Vec<u64> = sel.iter().map(|s| s.1 as u64).collect();
+        Ok((pos, tgt))
+    })?;
     Ok((pos.into_pyarray(py), tgt.into_pyarray(py)))
 }
 
 /// Splits k across targets like the reference (`floor(k·p)`, remainder to the last).
 #[pyfunction]
-fn split_k(k: usize, proportions: Vec<f64>) -> PyResult<Vec<usize>> {
-    Ok(resample::split_k(k, &proportions)?)
+fn split_k(py: Python<'_>, k: usize, proportions: Vec<f64>) -> PyResult<Vec<usize>> {
+    py.compute(|| resample::split_k(k, &proportions))
 }
 
 /// Capacities per target for exact sequential selection.
 #[pyfunction]
-fn sequential_capacities(ks: Vec<usize>) -> Vec<usize> {
-    resample::sequential_capacities(&ks)
+fn sequential_capacities(py: Python<'_>, ks: Vec<usize>) -> PyResult<Vec<usize>> {
+    py.compute(|| Ok(resample::sequential_capacities(&ks)))
 }
 
 /// k draws with replacement ∝ exp(log_weights) over eligible rows; sorted row indices.
@@ -332,10 +321,7 @@ fn sample_with_replacement<'py>(
     eligible: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Bound<'py, PyArray1<u64>>> {
     let lw = slice(&log_weights, "log_weights")?;
-    let elig = eligible
-        .as_ref()
-        .map(|e| slice(e, "eligible"))
-        .transpose()?;
+    let elig = opt_slice(eligible.as_ref(), "eligible")?;
     Ok(py
         .compute(|| resample::sample_with_replacement(lw, elig, k, seed))?
         .into_pyarray(py))
@@ -344,16 +330,18 @@ fn sample_with_replacement<'py>(
 /// The paper's KL reduction from bucket counts (targets `n_targets × n_buckets`).
 #[pyfunction]
 fn kl_reduction(
+    py: Python<'_>,
     target_counts: PyReadonlyArray2<'_, u64>,
     raw_counts: PyReadonlyArray1<'_, u64>,
     selected_counts: PyReadonlyArray1<'_, u64>,
 ) -> PyResult<f64> {
-    let targets = counts_rows(&target_counts, "target_counts")?;
-    Ok(importance::kl_reduction(
-        &targets,
-        &counts_of(&raw_counts, "raw_counts")?,
-        &counts_of(&selected_counts, "selected_counts")?,
-    )?)
+    let targets = target_counts.as_array();
+    let raw = slice(&raw_counts, "raw_counts")?;
+    let selected = slice(&selected_counts, "selected_counts")?;
+    py.compute(|| {
+        let targets = counts_rows(targets, "target_counts")?;
+        importance::kl_reduction(&targets, &counts_of(raw), &counts_of(selected))
+    })
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,33 +1,25 @@
 //! Binding of `minhash`: the `MinHasher` class and the LSH / clustering / exact-dedup functions.
 
-use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-    PyUntypedArrayMethods,
-};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::convert::{text_column, OffsetsArg};
+use super::convert::{
+    analyzer as parse_analyzer, banding, choice, matrix, normalizer, opt_slice, pairs_array,
+    signatures as sig_slice, slice, text_column, verify as parse_verify, DataArg, OffsetsArg,
+    ValidityArg,
+};
 use super::errors::PyExt;
-use super::text::normalizer;
-use crate::minhash::cluster::{self, Keep, Verify};
+use crate::minhash::cluster::{self, Keep};
 use crate::minhash::exact;
-use crate::minhash::lsh::{self, LshParams};
+use crate::minhash::lsh;
 use crate::minhash::{check_num_perm, MinHasher, Scheme, ShingleConfig, MAX_NUM_PERM};
-use crate::ngram::Analyzer;
 
-fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
-    a.as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a contiguous array")))
-}
-
-/// Signatures as a C-contiguous `(n, num_perm)` uint32 array.
-fn sig_slice<'a>(a: &'a PyReadonlyArray2<'_, u32>) -> PyResult<(&'a [u32], usize)> {
-    let k = a.shape()[1];
-    let s = a
-        .as_slice()
-        .map_err(|_| PyValueError::new_err("signatures must be a C-contiguous uint32 array"))?;
-    Ok((s, k))
+#[derive(Clone, Copy)]
+enum SchemeKind {
+    Fast,
+    Affine32,
+    Legacy,
 }
 
 /// MinHash signature computer (see `tamis.minhash_signatures` for the documented API).
@@ -63,15 +55,16 @@ impl PyMinHasher {
         strip_punctuation: bool,
         fold_whitespace: bool,
     ) -> PyResult<Self> {
-        let analyzer = match analyzer {
-            "word" => Analyzer::Word,
-            "char" => Analyzer::Char,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "analyzer must be 'word' or 'char', got {other:?}"
-                )))
-            }
-        };
+        let analyzer = parse_analyzer(analyzer)?;
+        let kind = choice(
+            "scheme",
+            scheme,
+            &[
+                ("fast", SchemeKind::Fast),
+                ("affine32", SchemeKind::Affine32),
+                ("legacy", SchemeKind::Legacy),
+            ],
+        )?;
         let perms = |name: &str| -> PyResult<(Vec<u64>, Vec<u64>)> {
             match (&a, &b) {
                 (Some(a), Some(b)) => Ok((slice(a, "a")?.to_vec(), slice(b, "b")?.to_vec())),
@@ -91,23 +84,18 @@ impl PyMinHasher {
         };
         // Before anything is sized by num_perm.
         check_num_perm(num_perm)?;
-        let scheme = match scheme {
-            "fast" => Scheme::fast(num_perm, seed),
-            "affine32" => {
+        let scheme = match kind {
+            SchemeKind::Fast => Scheme::fast(num_perm, seed),
+            SchemeKind::Affine32 => {
                 let (a, b) = perms("affine32")?;
                 Scheme::Affine32 {
                     a: to_u32(a)?,
                     b: to_u32(b)?,
                 }
             }
-            "legacy" => {
+            SchemeKind::Legacy => {
                 let (a, b) = perms("legacy")?;
                 Scheme::Legacy { a, b }
-            }
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "scheme must be 'fast', 'affine32' or 'legacy', got {other:?}"
-                )))
             }
         };
         if scheme.num_perm() != num_perm {
@@ -132,8 +120,9 @@ impl PyMinHasher {
     }
 
     /// The shingles of one text, as bytes.
-    fn shingles(&self, text: &str) -> Vec<Vec<u8>> {
-        self.inner.shingle_bytes(text)
+    fn shingles(&self, py: Python<'_>, text: &str) -> PyResult<Vec<Vec<u8>>> {
+        let h = &self.inner;
+        py.compute(|| Ok(h.shingle_bytes(text)))
     }
 
     /// The permutation parameters `(a, b)` as uint64 arrays.
@@ -153,11 +142,11 @@ impl PyMinHasher {
         &self,
         py: Python<'py>,
         offsets: OffsetsArg<'py>,
-        data: PyReadonlyArray1<'py, u8>,
-        validity: Option<PyReadonlyArray1<'py, bool>>,
+        data: DataArg<'py>,
+        validity: ValidityArg<'py>,
         n_threads: Option<usize>,
     ) -> PyResult<Pair<'py, PyArray2<u32>, PyArray1<u64>>> {
-        let col = text_column(&offsets, &data, validity.as_ref())?;
+        let col = text_column(&offsets, &data, &validity)?;
         let h = &self.inner;
         let sig = py.compute(|| h.signatures(&col, n_threads))?;
         let n = sig.n_shingles.len();
@@ -170,11 +159,11 @@ impl PyMinHasher {
         &self,
         py: Python<'py>,
         offsets: OffsetsArg<'py>,
-        data: PyReadonlyArray1<'py, u8>,
-        validity: Option<PyReadonlyArray1<'py, bool>>,
+        data: DataArg<'py>,
+        validity: ValidityArg<'py>,
         n_threads: Option<usize>,
     ) -> PyResult<Pair<'py, PyArray1<u64>, PyArray1<u64>>> {
-        let col = text_column(&offsets, &data, validity.as_ref())?;
+        let col = text_column(&offsets, &data, &validity)?;
         let h = &self.inner;
         let (indptr, hashes) = py.compute(|| h.shingle_sets(&col, n_threads))?;
         Ok((indptr.into_pyarray(py), hashes.into_pyarray(py)))
@@ -215,16 +204,11 @@ pub(crate) fn candidate_pairs<'py>(
 ) -> PyResult<Bound<'py, PyArray2<u32>>> {
     let (sig, k) = sig_slice(&signatures)?;
     let valid = slice(&valid, "valid")?;
-    let params = LshParams {
-        bands: num_bands,
-        rows,
-    };
+    let params = banding(num_bands, rows);
     let pairs = py.compute_interruptible(|stop| {
         lsh::candidate_pairs(sig, k, valid, params, n_threads, stop)
     })?;
-    let n = pairs.len();
-    let flat: Vec<u32> = pairs.into_iter().flat_map(|(a, b)| [a, b]).collect();
-    flat.into_pyarray(py).reshape([n, 2])
+    pairs_array(py, pairs)
 }
 
 /// Cluster roots (smallest row of each cluster) from LSH + verification + union-find.
@@ -247,35 +231,15 @@ pub(crate) fn lsh_clusters<'py>(
 ) -> PyResult<Bound<'py, PyArray1<u32>>> {
     let (sig, k) = sig_slice(&signatures)?;
     let valid = slice(&valid, "valid")?;
-    let params = LshParams {
-        bands: num_bands,
-        rows,
-    };
-    let verify = match verify {
-        "none" => Verify::None,
-        "estimate" => Verify::Estimate { threshold },
-        "exact" => match (&set_indptr, &set_hashes) {
-            (Some(i), Some(h)) => Verify::Exact {
-                threshold,
-                indptr: slice(i, "set_indptr")?,
-                hashes: slice(h, "set_hashes")?,
-            },
-            _ => {
-                return Err(PyValueError::new_err(
-                    "verify='exact' needs set_indptr and set_hashes",
-                ))
-            }
-        },
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "verify must be 'estimate', 'exact' or 'none', got {other:?}"
-            )))
-        }
-    };
-    let pre = pre_roots
-        .as_ref()
-        .map(|p| slice(p, "pre_roots"))
-        .transpose()?;
+    let params = banding(num_bands, rows);
+    let verify = parse_verify(
+        verify,
+        threshold,
+        true,
+        set_indptr.as_ref(),
+        set_hashes.as_ref(),
+    )?;
+    let pre = opt_slice(pre_roots.as_ref(), "pre_roots")?;
     let roots = py.compute_interruptible(|stop| {
         cluster::lsh_clusters(sig, k, valid, params, verify, pre, n_threads, stop)
     })?;
@@ -291,10 +255,7 @@ pub(crate) fn keep_policy<'py>(
     priority: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<Pair<'py, PyArray1<bool>, PyArray1<i64>>> {
     let roots = slice(&roots, "roots")?;
-    let prio = priority
-        .as_ref()
-        .map(|p| slice(p, "priority"))
-        .transpose()?;
+    let prio = opt_slice(priority.as_ref(), "priority")?;
     let keep = prio.map_or(Keep::First, Keep::Highest);
     let (k, d) = py.compute(|| cluster::keep_policy(roots, keep))?;
     Ok((k.into_pyarray(py), d.into_pyarray(py)))
@@ -308,26 +269,29 @@ pub(crate) fn keep_policy<'py>(
 pub(crate) fn text_hashes<'py>(
     py: Python<'py>,
     offsets: OffsetsArg<'py>,
-    data: PyReadonlyArray1<'py, u8>,
-    validity: Option<PyReadonlyArray1<'py, bool>>,
+    data: DataArg<'py>,
+    validity: ValidityArg<'py>,
     lowercase: bool,
     nfkc: bool,
     strip_punctuation: bool,
     fold_whitespace: bool,
     n_threads: Option<usize>,
 ) -> PyResult<Pair<'py, PyArray2<u64>, PyArray1<bool>>> {
-    let col = text_column(&offsets, &data, validity.as_ref())?;
+    let col = text_column(&offsets, &data, &validity)?;
     let norm = normalizer(lowercase, nfkc, strip_punctuation, fold_whitespace);
-    let hashes = py.compute(|| exact::text_hashes(norm, &col, n_threads))?;
-    let n = hashes.len();
-    let mut flat = Vec::with_capacity(2 * n);
-    let mut ok = Vec::with_capacity(n);
-    for h in hashes {
-        ok.push(h.is_some());
-        let h = h.unwrap_or(0);
-        flat.push((h >> 64) as u64);
-        flat.push(h as u64);
-    }
+    let (flat, ok) = py.compute(|| {
+        let hashes = exact::text_hashes(norm, &col, n_threads)?;
+        let mut flat = Vec::with_capacity(2 * hashes.len());
+        let mut ok = Vec::with_capacity(hashes.len());
+        for h in hashes {
+            ok.push(h.is_some());
+            let h = h.unwrap_or(0);
+            flat.push((h >> 64) as u64);
+            flat.push(h as u64);
+        }
+        Ok((flat, ok))
+    })?;
+    let n = ok.len();
     Ok((flat.into_pyarray(py).reshape([n, 2])?, ok.into_pyarray(py)))
 }
 
@@ -339,21 +303,22 @@ pub(crate) fn exact_roots<'py>(
     hashes: PyReadonlyArray2<'py, u64>,
     valid: PyReadonlyArray1<'py, bool>,
 ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-    let h = hashes
-        .as_slice()
-        .map_err(|_| PyValueError::new_err("hashes must be a C-contiguous (n, 2) uint64 array"))?;
+    let (h, n, cols) = matrix(&hashes, "hashes")?;
     let valid = slice(&valid, "valid")?;
-    if hashes.shape()[1] != 2 || valid.len() != hashes.shape()[0] {
+    if cols != 2 || valid.len() != n {
         return Err(PyValueError::new_err(
             "hashes must have shape (n, 2) and valid length n",
         ));
     }
-    let hs: Vec<Option<u128>> = h
-        .chunks_exact(2)
-        .zip(valid)
-        .map(|(c, &v)| v.then(|| (u128::from(c[0]) << 64) | u128::from(c[1])))
-        .collect();
-    Ok(py.compute(|| Ok(exact::exact_roots(&hs)))?.into_pyarray(py))
+    let roots = py.compute(|| {
+        let hs: Vec<Option<u128>> = h
+            .chunks_exact(2)
+            .zip(valid)
+            .map(|(c, &v)| v.then(|| (u128::from(c[0]) << 64) | u128::from(c[1])))
+            .collect();
+        Ok(exact::exact_roots(&hs))
+    })?;
+    Ok(roots.into_pyarray(py))
 }
 
 /// Per-line XXH3-64 of normalised, non-blank lines: `(indptr, line_no, hashes)` in CSR layout.
@@ -364,15 +329,15 @@ pub(crate) fn exact_roots<'py>(
 pub(crate) fn line_hashes<'py>(
     py: Python<'py>,
     offsets: OffsetsArg<'py>,
-    data: PyReadonlyArray1<'py, u8>,
-    validity: Option<PyReadonlyArray1<'py, bool>>,
+    data: DataArg<'py>,
+    validity: ValidityArg<'py>,
     lowercase: bool,
     nfkc: bool,
     strip_punctuation: bool,
     fold_whitespace: bool,
     n_threads: Option<usize>,
 ) -> PyResult<LineHashes<'py>> {
-    let col = text_column(&offsets, &data, validity.as_ref())?;
+    let col = text_column(&offsets, &data, &validity)?;
     let norm = normalizer(lowercase, nfkc, strip_punctuation, fold_whitespace);
     let (indptr, line_no, hashes) = py.compute(|| exact::line_hashes(norm, &col, n_threads))?;
     Ok((
@@ -405,10 +370,7 @@ pub(crate) fn candidate_rows<'py>(
 ) -> PyResult<Bound<'py, PyArray1<bool>>> {
     let (sig, k) = sig_slice(&signatures)?;
     let valid = slice(&valid, "valid")?;
-    let params = LshParams {
-        bands: num_bands,
-        rows,
-    };
+    let params = banding(num_bands, rows);
     Ok(py
         .compute_interruptible(|stop| {
             cluster::candidate_rows(sig, k, valid, params, n_threads, stop)
@@ -427,10 +389,7 @@ pub(crate) fn band_keys<'py>(
     n_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyArray2<u64>>> {
     let (sig, k) = sig_slice(&signatures)?;
-    let params = LshParams {
-        bands: num_bands,
-        rows,
-    };
+    let params = banding(num_bands, rows);
     let n = sig.len() / k.max(1);
     let keys = py.compute(|| cluster::band_keys(sig, k, params, n_threads))?;
     keys.into_pyarray(py).reshape([n, num_bands])
@@ -458,34 +417,15 @@ pub(crate) fn edges_from_keys<'py>(
         Some(s) => sig_slice(s)?,
         None => (&[][..], 1),
     };
-    let verify = match (verify, signatures.is_some()) {
-        ("none", _) => Verify::None,
-        ("estimate", true) => Verify::Estimate { threshold },
-        ("estimate", false) => {
-            return Err(PyValueError::new_err("verify='estimate' needs signatures"))
-        }
-        ("exact", _) => match (&set_indptr, &set_hashes) {
-            (Some(i), Some(h)) => Verify::Exact {
-                threshold,
-                indptr: slice(i, "set_indptr")?,
-                hashes: slice(h, "set_hashes")?,
-            },
-            _ => {
-                return Err(PyValueError::new_err(
-                    "verify='exact' needs set_indptr and set_hashes",
-                ))
-            }
-        },
-        (other, _) => {
-            return Err(PyValueError::new_err(format!(
-                "verify must be 'estimate', 'exact' or 'none', got {other:?}"
-            )))
-        }
-    };
+    let verify = parse_verify(
+        verify,
+        threshold,
+        signatures.is_some(),
+        set_indptr.as_ref(),
+        set_hashes.as_ref(),
+    )?;
     let edges = py.compute(|| cluster::edges_from_keys(keys, rows, sig, k, verify, n_threads))?;
-    let m = edges.len();
-    let flat: Vec<u32> = edges.into_iter().flat_map(|(a, b)| [a, b]).collect();
-    flat.into_pyarray(py).reshape([m, 2])
+    pairs_array(py, edges)
 }
 
 /// Component roots of `0..n` joined by an `(m, 2)` uint32 edge array.
@@ -496,16 +436,15 @@ pub(crate) fn union_roots<'py>(
     n: usize,
     edges: PyReadonlyArray2<'py, u32>,
 ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-    if edges.shape()[1] != 2 {
+    let (flat, _, cols) = matrix(&edges, "edges")?;
+    if cols != 2 {
         return Err(PyValueError::new_err("edges must have shape (m, 2)"));
     }
-    let flat = edges
-        .as_slice()
-        .map_err(|_| PyValueError::new_err("edges must be C-contiguous"))?;
-    let pairs: Vec<(u32, u32)> = flat.chunks_exact(2).map(|c| (c[0], c[1])).collect();
-    Ok(py
-        .compute(|| cluster::union_roots(n, &pairs))?
-        .into_pyarray(py))
+    let roots = py.compute(|| {
+        let pairs: Vec<(u32, u32)> = flat.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+        cluster::union_roots(n, &pairs)
+    })?;
+    Ok(roots.into_pyarray(py))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

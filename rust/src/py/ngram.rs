@@ -1,26 +1,17 @@
 //! Binding of `ngram`: the `Featurizer` class over Arrow buffers.
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadwriteArray1};
-use pyo3::exceptions::PyValueError;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadwriteArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::convert::{text_column, OffsetsArg};
+use super::convert::{
+    analyzer as parse_analyzer, hash_kind, normalizer, slice_mut, text_column, DataArg, OffsetsArg,
+    ValidityArg,
+};
 use super::errors::PyExt;
-use super::text::normalizer;
 use crate::alloc;
-use crate::ngram::{self, Analyzer, HashKind, NgramConfig, Scratch};
-
-/// Parses the `hash` argument: `"xxh3"` or `"sha256"` (the DSIR reference's bucket function).
-pub(crate) fn hash_kind(hash: &str) -> PyResult<HashKind> {
-    match hash {
-        "xxh3" => Ok(HashKind::Xxh3),
-        "sha256" => Ok(HashKind::Sha256Mod),
-        other => Err(PyValueError::new_err(format!(
-            "hash must be 'xxh3' or 'sha256', got {other:?}"
-        ))),
-    }
-}
+use crate::column::Texts;
+use crate::ngram::{self, NgramConfig, Scratch};
 
 /// Hashed n-gram featuriser (see `tamis.HashingFeaturizer` for the documented API).
 #[pyclass(name = "Featurizer", module = "tamis._core", frozen)]
@@ -55,18 +46,9 @@ impl PyFeaturizer {
         seed: u64,
         hash: &str,
     ) -> PyResult<Self> {
-        let analyzer = match analyzer {
-            "word" => Analyzer::Word,
-            "char" => Analyzer::Char,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "analyzer must be 'word' or 'char', got {other:?}"
-                )))
-            }
-        };
         let cfg = NgramConfig {
             normalizer: normalizer(lowercase, nfkc, strip_punctuation, fold_whitespace),
-            analyzer,
+            analyzer: parse_analyzer(analyzer)?,
             min_n,
             max_n,
             n_buckets,
@@ -78,11 +60,13 @@ impl PyFeaturizer {
     }
 
     /// Buckets of every n-gram of one text, in text order (for inspection and tests).
-    fn buckets(&self, text: &str) -> Vec<u32> {
-        let mut out = Vec::new();
-        self.cfg
-            .for_each_bucket(text, &mut Scratch::default(), |b| out.push(b));
-        out
+    fn buckets(&self, py: Python<'_>, text: &str) -> PyResult<Vec<u32>> {
+        let cfg = &self.cfg;
+        py.compute(|| {
+            let mut out = Vec::new();
+            cfg.for_each_bucket(text, &mut Scratch::default(), |b| out.push(b));
+            Ok(out)
+        })
     }
 
     #[pyo3(signature = (offsets, data, validity = None, n_threads = None))]
@@ -90,11 +74,11 @@ impl PyFeaturizer {
         &self,
         py: Python<'py>,
         offsets: OffsetsArg<'py>,
-        data: PyReadonlyArray1<'py, u8>,
-        validity: Option<PyReadonlyArray1<'py, bool>>,
+        data: DataArg<'py>,
+        validity: ValidityArg<'py>,
         n_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-        let col = text_column(&offsets, &data, validity.as_ref())?;
+        let col = text_column(&offsets, &data, &validity)?;
         let cfg = &self.cfg;
         Ok(py
             .compute(|| ngram::count_tokens(cfg, &col, n_threads))?
@@ -106,11 +90,11 @@ impl PyFeaturizer {
         &self,
         py: Python<'py>,
         offsets: OffsetsArg<'py>,
-        data: PyReadonlyArray1<'py, u8>,
-        validity: Option<PyReadonlyArray1<'py, bool>>,
+        data: DataArg<'py>,
+        validity: ValidityArg<'py>,
         n_threads: Option<usize>,
     ) -> PyResult<CsrOut<'py>> {
-        let col = text_column(&offsets, &data, validity.as_ref())?;
+        let col = text_column(&offsets, &data, &validity)?;
         let cfg = &self.cfg;
         let csr = py.compute(|| ngram::transform_csr(cfg, &col, n_threads))?;
         Ok((
@@ -126,14 +110,14 @@ impl PyFeaturizer {
         &self,
         py: Python<'py>,
         offsets: OffsetsArg<'py>,
-        data: PyReadonlyArray1<'py, u8>,
-        validity: Option<PyReadonlyArray1<'py, bool>>,
+        data: DataArg<'py>,
+        validity: ValidityArg<'py>,
         n_threads: Option<usize>,
     ) -> PyResult<DenseOut<'py>> {
-        let col = text_column(&offsets, &data, validity.as_ref())?;
+        let col = text_column(&offsets, &data, &validity)?;
         let cfg = &self.cfg;
         let nb = cfg.n_buckets as usize;
-        let n = crate::column::Texts::len(&col);
+        let n = col.len();
         let (dense, n_tokens) = py.compute(|| {
             let mut dense = alloc::zeroed_2d::<u32>(
                 n,
@@ -153,15 +137,13 @@ impl PyFeaturizer {
         &self,
         py: Python<'py>,
         offsets: OffsetsArg<'py>,
-        data: PyReadonlyArray1<'py, u8>,
+        data: DataArg<'py>,
         mut counts: PyReadwriteArray1<'py, u64>,
-        validity: Option<PyReadonlyArray1<'py, bool>>,
+        validity: ValidityArg<'py>,
         n_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let col = text_column(&offsets, &data, validity.as_ref())?;
-        let counts = counts
-            .as_slice_mut()
-            .map_err(|_| PyValueError::new_err("counts must be a contiguous uint64 array"))?;
+        let col = text_column(&offsets, &data, &validity)?;
+        let counts = slice_mut(&mut counts, "counts")?;
         let cfg = &self.cfg;
         let st = py.compute(|| ngram::accumulate(cfg, &col, counts, n_threads))?;
         let d = PyDict::new(py);

@@ -1,48 +1,13 @@
 //! Binding of `sensitivity`: leverage scores, Lewis weights, sensitivity scores and samplers over
 //! C-contiguous float32/float64 numpy matrices (borrowed, not copied).
 
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
+use super::convert::{choice, sampler, score_scheme, slice, FloatMatrix};
 use super::errors::PyExt;
-use crate::sensitivity::{self, Data, Matrix, Sampler, Scheme, SketchConfig};
-
-/// A 2-D float matrix from numpy.
-#[derive(FromPyObject)]
-pub(crate) enum MatArg<'py> {
-    F64(PyReadonlyArray2<'py, f64>),
-    F32(PyReadonlyArray2<'py, f32>),
-}
-
-impl MatArg<'_> {
-    fn matrix(&self) -> PyResult<Matrix<'_>> {
-        fn view<'a, T: numpy::Element>(
-            a: &'a PyReadonlyArray2<'_, T>,
-        ) -> PyResult<(&'a [T], usize, usize)> {
-            if !a.is_c_contiguous() {
-                return Err(PyValueError::new_err(
-                    "A must be C-contiguous (use numpy.ascontiguousarray)",
-                ));
-            }
-            let s = a
-                .as_slice()
-                .map_err(|_| PyValueError::new_err("A must be C-contiguous"))?;
-            let sh = a.shape();
-            Ok((s, sh[0], sh[1]))
-        }
-        let m = match self {
-            MatArg::F64(a) => view(a).and_then(|(s, n, d)| Ok(Matrix::new(Data::F64(s), n, d)?)),
-            MatArg::F32(a) => view(a).and_then(|(s, n, d)| Ok(Matrix::new(Data::F32(s), n, d)?)),
-        };
-        m
-    }
-}
-
-fn scores_slice<'a>(s: &'a PyReadonlyArray1<'_, f64>) -> PyResult<&'a [f64]> {
-    s.as_slice()
-        .map_err(|_| PyValueError::new_err("scores must be a contiguous float64 array"))
-}
+use crate::sensitivity::{self, SketchConfig};
 
 type LeverageOut<'py> = (Bound<'py, PyArray1<f64>>, usize, &'static str, f64);
 
@@ -50,30 +15,27 @@ type LeverageOut<'py> = (Bound<'py, PyArray1<f64>>, usize, &'static str, f64);
 #[pyo3(signature = (a, *, method = "exact", sketch_rows = None, jl_dim = None, seed = 0, n_threads = None))]
 pub(crate) fn leverage_scores_py<'py>(
     py: Python<'py>,
-    a: MatArg<'py>,
+    a: FloatMatrix<'py>,
     method: &str,
     sketch_rows: Option<usize>,
     jl_dim: Option<usize>,
     seed: u64,
     n_threads: Option<usize>,
 ) -> PyResult<LeverageOut<'py>> {
+    let sketch = choice("method", method, &[("exact", false), ("sketch", true)])?;
     let m = a.matrix()?;
-    let lev = match method {
-        "exact" => py.compute(|| sensitivity::leverage_scores(&m, n_threads))?,
-        "sketch" => {
-            let cfg = SketchConfig {
-                sketch_rows,
-                jl_dim,
-                seed,
-            };
-            py.compute(|| sensitivity::sketched_leverage_scores(&m, &cfg, n_threads))?
-        }
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "method must be 'exact' or 'sketch', got {other:?}"
-            )))
-        }
+    let cfg = SketchConfig {
+        sketch_rows,
+        jl_dim,
+        seed,
     };
+    let lev = py.compute(|| {
+        if sketch {
+            sensitivity::sketched_leverage_scores(&m, &cfg, n_threads)
+        } else {
+            sensitivity::leverage_scores(&m, n_threads)
+        }
+    })?;
     Ok((
         lev.scores.into_pyarray(py),
         lev.rank,
@@ -88,7 +50,7 @@ type LewisOut<'py> = (Bound<'py, PyArray1<f64>>, usize, bool, f64, usize);
 #[pyo3(signature = (a, p, *, tol = 1e-8, max_iter = 100, n_threads = None))]
 pub(crate) fn lewis_weights_py<'py>(
     py: Python<'py>,
-    a: MatArg<'py>,
+    a: FloatMatrix<'py>,
     p: f64,
     tol: f64,
     max_iter: usize,
@@ -112,7 +74,7 @@ pub(crate) fn lewis_weights_py<'py>(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sensitivity_scores_py<'py>(
     py: Python<'py>,
-    a: MatArg<'py>,
+    a: FloatMatrix<'py>,
     p: f64,
     scheme: &str,
     mix: f64,
@@ -120,18 +82,7 @@ pub(crate) fn sensitivity_scores_py<'py>(
     max_iter: usize,
     n_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let scheme = match scheme {
-        "uniform" => Scheme::Uniform,
-        "leverage" => Scheme::Leverage,
-        "root_leverage" => Scheme::RootLeverage,
-        "lewis" => Scheme::Lewis,
-        "mixed" => Scheme::Mixed { alpha: mix },
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "scheme must be one of 'lewis', 'leverage', 'root_leverage', 'mixed', 'uniform', got {other:?}"
-            )))
-        }
-    };
+    let scheme = score_scheme(scheme, mix)?;
     let m = a.matrix()?;
     Ok(py
         .compute_interruptible(|stop| {
@@ -159,17 +110,8 @@ pub(crate) fn sample_py<'py>(
     let scores: PyReadonlyArray1<'py, f64> = scores
         .extract()
         .map_err(|_| PyTypeError::new_err("scores must be a 1-D float64 array"))?;
-    let s = scores_slice(&scores)?;
-    let method = match method {
-        "iid" => Sampler::Iid,
-        "bernoulli" => Sampler::Bernoulli,
-        "priority" => Sampler::Priority,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "method must be 'bernoulli', 'iid' or 'priority', got {other:?}"
-            )))
-        }
-    };
+    let s = slice(&scores, "scores")?;
+    let method = sampler(method)?;
     let out = py.compute(|| sensitivity::sample(s, k, method, seed, n_threads))?;
     let idx: Vec<i64> = out.indices.iter().map(|&i| i as i64).collect();
     Ok((
@@ -185,7 +127,7 @@ pub(crate) fn bernoulli_probabilities_py<'py>(
     scores: PyReadonlyArray1<'py, f64>,
     k: usize,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let s = scores_slice(&scores)?;
+    let s = slice(&scores, "scores")?;
     Ok(py
         .compute(|| sensitivity::sample::bernoulli_probabilities(s, k))?
         .into_pyarray(py))
