@@ -13,8 +13,10 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::parallel::Stop;
 
+// Declared as `tamis._core.TamisError` (not `_core.TamisError`): pickle looks classes up by
+// `__module__`, so a worker process (multiprocessing, Ray) can send the error back.
 create_exception!(
-    _core,
+    tamis._core,
     TamisError,
     PyException,
     "Base class of the errors raised by tamis that are not argument errors."
