@@ -25,7 +25,7 @@ lint-rust: ## rustfmt, clippy (with and without the python feature)
 lint-python: ## ruff and the stub check
 	ruff check python tests benches scripts
 	ruff format --check python tests benches scripts
-	$(PY) -m mypy.stubtest tamis._core --ignore-missing-stub
+	$(PY) -m mypy.stubtest tamis._core
 
 lint: lint-rust lint-python ## all linters
 

@@ -6,6 +6,47 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import TypeAlias
 
+# What rust/src/py/mod.rs registers (pyo3 builds the runtime __all__ from it), sorted.
+__all__ = [
+    "MAX_NUM_PERM",
+    "Featurizer",
+    "ImportanceModel",
+    "MinHasher",
+    "TamisError",
+    "TopK",
+    "__version__",
+    "band_keys",
+    "bernoulli_probabilities",
+    "build_profile",
+    "candidate_pairs",
+    "candidate_rows",
+    "default_threads",
+    "edges_from_keys",
+    "exact_roots",
+    "gumbel_noise",
+    "id_hashes",
+    "keep_policy",
+    "kl_reduction",
+    "leverage_scores",
+    "lewis_weights",
+    "line_hashes",
+    "lsh_clusters",
+    "lsh_params",
+    "normalize",
+    "repeated",
+    "sample",
+    "sample_with_replacement",
+    "select_sequential",
+    "sensitivity_scores",
+    "sequential_capacities",
+    "split_k",
+    "text_hashes",
+    "tokenize",
+    "unicode_version",
+    "union_roots",
+    "xxh3_64",
+]
+
 __version__: str
 build_profile: str
 unicode_version: str
