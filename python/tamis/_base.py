@@ -136,9 +136,9 @@ class Selection:
     Attributes
     ----------
     indices
-        Row numbers (int64) of the selected rows in the input, in the order the selector defines
-        (input order for samples and dedup, best first for scores). With replacement a row
-        appears once per draw.
+        Row numbers (int64) of the selected rows in the input, in the order the selector
+        documents (input order for DSIR, dedup, coresets and ``select_top``; best first for
+        ``color_filter``). With replacement a row appears once per draw.
     ids
         The selected rows' ids (the input's id column, or row numbers), aligned with ``indices``.
     columns
