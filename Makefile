@@ -21,10 +21,13 @@ lint-rust: ## rustfmt, clippy (with and without the python feature)
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
+	@# pyo3 stays in rust/src/py/ (the core builds and tests without libpython), as in .ci/run
+	@! grep -rlnE '(pyo3|numpy)::|use (pyo3|numpy)|#\[py(function|class|module|methods)' rust/src --include='*.rs' | grep -v '^rust/src/py/' || (echo "pyo3 used outside rust/src/py/"; exit 1)
 
-lint-python: ## ruff and the stub check
+lint-python: ## ruff, mypy and the stub check
 	ruff check python tests benches scripts
 	ruff format --check python tests benches scripts
+	$(PY) -m mypy
 	$(PY) -m mypy.stubtest tamis._core
 
 lint: lint-rust lint-python ## all linters

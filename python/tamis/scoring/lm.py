@@ -97,22 +97,22 @@ def _make_pieces(
             end.astype(np.int64),
             np.ones(n, dtype=np.int64),
         ), (truncated if stride is None else np.zeros(n, dtype=bool))
-    doc, start, end, frm = [], [], [], []
+    windows: list[tuple[int, int, int, int]] = []  # (doc, start, end, first scored target)
     for i, length in enumerate(lengths.tolist()):
         if length <= max_length:
-            doc.append(i), start.append(0), end.append(length), frm.append(1)
+            windows.append((i, 0, length, 1))
             continue
         scored = 1  # targets [1, scored) are done
         b = min(length, max_length)
         while True:
             a = max(0, b - max_length)
-            doc.append(i), start.append(a), end.append(b), frm.append(scored - a)
+            windows.append((i, a, b, scored - a))
             scored = b
             if b >= length:
                 break
             b = min(length, b + stride)
-    arr = [np.asarray(x, dtype=np.int64) for x in (doc, start, end, frm)]
-    return _Pieces(*arr), np.zeros(n, dtype=bool)
+    arr = np.asarray(windows, dtype=np.int64).reshape(-1, 4)
+    return _Pieces(*(np.ascontiguousarray(arr[:, j]) for j in range(4))), np.zeros(n, dtype=bool)
 
 
 # --------------------------------------------------------------------------------------------
