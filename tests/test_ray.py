@@ -56,7 +56,7 @@ def docs(sample_texts) -> list[str]:
 def test_dsir_equals_local(tmp_path, sample_texts, method):
     raw = pa.table({"text": sample_texts[:400], "id": [f"d{i}" for i in range(400)]})
     target = sample_texts[1000:1100]
-    params = {"n_buckets": 2048, "min_length": 10, "random_state": 3}
+    params = {"n_buckets": 2048, "min_length": 10, "seed": 3}
     local = tamis.ImportanceResampler(**params).fit(target, raw)
     want = local.resample(raw, 25, method=method)
     for blocks in (1, 7) if method == "gumbel" else (3,):  # and one per file: test_files_*
@@ -64,6 +64,9 @@ def test_dsir_equals_local(tmp_path, sample_texts, method):
         np.testing.assert_array_equal(r.raw_counts_, local.raw_counts_)
         np.testing.assert_array_equal(r.target_counts_, local.target_counts_)
         got = tray.dsir_resample(r, raw, 25, method=method, num_blocks=blocks)
+        if blocks == 1:  # another seed than the estimator's, as the local one takes it
+            other = tray.dsir_resample(r, raw, 25, method=method, seed=5, num_blocks=blocks)
+            assert other.equals(local.resample(raw, 25, method=method, seed=5))
         assert got.column("id").to_pylist() == want.column("id").to_pylist()
         assert got.equals(want)
 
@@ -97,8 +100,10 @@ def test_dedup_equals_local(docs, verify, keep):
     np.testing.assert_array_equal(res.cluster_id, local.cluster_id_)
     np.testing.assert_array_equal(res.keep_mask, local.keep_mask_)
     np.testing.assert_array_equal(res.duplicate_of, local.duplicate_of_)
-    kept = tray._collect(res.kept())
+    kept = tray.collect(res.kept())
     assert kept.column("text").to_pylist() == [t for t, k in zip(docs, local.keep_mask_) if k]
+    sel = res.selection()
+    np.testing.assert_array_equal(sel.indices, np.flatnonzero(local.keep_mask_))
 
 
 def test_dedup_ids_and_scores(docs, tmp_path):
@@ -198,7 +203,7 @@ def test_files_equal_local(corpus, sample_texts, fmt):
         assert "meta" in want_rows.column_names
 
     target = sample_texts[1000:1060]
-    params = {"n_buckets": 1024, "min_length": 5, "random_state": 1}
+    params = {"n_buckets": 1024, "min_length": 5, "seed": 1}
     local = tamis.ImportanceResampler(**params).fit(target, src)
     want = local.resample(src, 15)
     r = tray.dsir_fit(tamis.ImportanceResampler(**params), target, src)
@@ -213,7 +218,7 @@ def test_files_equal_local(corpus, sample_texts, fmt):
     res = tray.dedup(d, src)
     np.testing.assert_array_equal(res.cluster_id, want_d.cluster_id_)
     np.testing.assert_array_equal(res.keep_mask, want_d.keep_mask_)
-    kept = tray._collect(res.kept())  # every column and id of the kept rows
+    kept = tray.collect(res.kept())  # every column and id of the kept rows
     assert 0 < len(kept) < len(want_rows)
     assert kept.equals(want_rows.filter(pa.array(want_d.keep_mask_)))
 
@@ -255,7 +260,7 @@ def test_score_files_equal_local(corpus, docs):
     ds = tray.score(
         str(small), model=model, tokenizer=tok, device="cpu", num_cpus=0.5, batch_size=3
     )
-    got = tray._collect(ds)
+    got = tray.collect(ds)
     assert got.column("id").to_pylist() == rows.column("id").to_pylist()
     assert got.column("text").to_pylist() == rows.column("text").to_pylist()
     for name in ("sum_nll", "mean_nll", "n_tokens"):
@@ -277,3 +282,54 @@ def test_connected_components_equal_union_find(num_shards):
     got = tray.connected_components([edges[:100], edges[100:]], n, num_shards=num_shards)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(tray.connected_components(np.empty((0, 2)), 4), np.arange(4))
+
+
+def test_ray_uses_public_api():
+    """``tamis.ray`` calls only public names of the other tamis modules (the engine functions).
+
+    Checked on the source of every module of the package: no ``from tamis.x import _name``, no
+    ``import tamis.x._y``, and no ``obj._name`` attribute access unless ``_name`` is defined in
+    the package itself (so no private method of an estimator either). Modules with a private
+    name may be imported from only when listed: ``tamis._base`` and ``tamis._validation`` hold
+    the shared argument checks (``check_is_fitted``, ``check_seed``) every estimator uses. Ray's
+    backend does not import ``tamis._core``: every native call goes through an engine function.
+    """
+    import ast
+    from pathlib import Path
+
+    allowed_modules = {"tamis._base", "tamis._validation"}
+    pkg = Path(tray.__file__).parent
+    trees = {p.name: ast.parse(p.read_text(), str(p)) for p in sorted(pkg.glob("*.py"))}
+    assert {"__init__.py", "dsir.py", "dedup.py"} <= set(trees)
+    own = set()  # private names the package defines (functions, classes, globals, attributes)
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                own.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                own.add(node.id)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                own.add(node.attr)
+    bad = []
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            where = f"{name}:{getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tamis"):
+                mod = node.module or ""
+                if mod.startswith("tamis.ray"):
+                    continue
+                private_part = any(p.startswith("_") for p in mod.split("."))
+                if private_part and mod not in allowed_modules:
+                    bad.append(f"{where}: from {mod} import ...")
+                bad += [f"{where}: {mod}.{a.name}" for a in node.names if a.name.startswith("_")]
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    parts = a.name.split(".")
+                    if parts[0] == "tamis" and any(p.startswith("_") for p in parts):
+                        bad.append(f"{where}: import {a.name}")
+            elif isinstance(node, ast.Attribute):
+                attr = node.attr
+                private = attr.startswith("_") and not attr.startswith("__")
+                if private and attr not in own:
+                    bad.append(f"{where}: .{attr}")
+    assert bad == []

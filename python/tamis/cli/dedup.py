@@ -115,7 +115,7 @@ def _ray(args: argparse.Namespace, d: Any) -> tuple[Clusters, Iterator[Any]]:
     id_col = args.id_column or "id"
     id_arr = None
     if args.all_rows:
-        ids = tray._collect(res.dataset.select_columns([tray.POS, id_col]))
+        ids = tray.collect(res.dataset.select_columns([tray.POS, id_col]))
         ids = ids.take(pa.array(np.argsort(ids.column(tray.POS).to_numpy(), kind="stable")))
         id_arr = ids.column(id_col).combine_chunks()
     clusters = Clusters(
