@@ -176,11 +176,11 @@ class MinHashDeduplicator(Estimator):
             self.threshold, self.num_perm, num_bands, rows, weights
         )
         #: The text normalisation and the ``_core.MinHasher`` of these parameters (what
-        #: :func:`~tamis.dedup.sign_batch` takes); ``_hasher`` is kept for tamis.ray.
+        #: :func:`~tamis.dedup.sign_batch` takes).
         self.normalization = Normalization(
             self.lowercase, self.nfkc, self.strip_punctuation, self.fold_whitespace
         )
-        self.hasher = self._hasher = make_hasher(
+        self.hasher = make_hasher(
             num_perm=self.num_perm,
             scheme=scheme,
             seed=seed,
@@ -224,7 +224,7 @@ class MinHashDeduplicator(Estimator):
         store = self._added()
         for arr in text_chunks(texts):
             batch = sign_batch(
-                self._hasher,
+                self.hasher,
                 arr,
                 num_bands=self.num_bands_,
                 rows=self.rows_,
@@ -256,7 +256,7 @@ class MinHashDeduplicator(Estimator):
             n_threads=self.n_threads,
         )
         store.shingle_sets = candidate_shingle_sets(
-            self._hasher, texts, cand, n_threads=self.n_threads
+            self.hasher, texts, cand, n_threads=self.n_threads
         )
         return self
 
@@ -331,7 +331,7 @@ class MinHashDeduplicator(Estimator):
         check (``verify="none"`` or ``low_memory``: every band match).
         """
         store, none = self._store, np.empty(0, np.int64)
-        q = sign_batch(self._hasher, next(as_text_array([text])), n_threads=self.n_threads)
+        q = sign_batch(self.hasher, next(as_text_array([text])), n_threads=self.n_threads)
         if store is None or not len(store) or q.n_shingles[0] == 0 or q.signatures is None:
             return none
         check = self.verify != "none" and not self.low_memory

@@ -16,12 +16,11 @@ from tamis._progress import progress, total_rows
 from tamis._validation import check_counts, check_int, check_seed, check_threads
 from tamis.features import HashingFeaturizer
 from tamis.importance import model, stream
-from tamis.importance._shims import RayShims
 from tamis.importance.persist import RENAMED, load_model, save_model
 from tamis.io import DEFAULT_BATCH_SIZE, read_batches
 
 
-class ImportanceResampler(RayShims, Estimator):
+class ImportanceResampler(Estimator):
     """Select raw documents whose hashed n-gram distribution matches a target (DSIR).
 
     Parameters
@@ -72,6 +71,16 @@ class ImportanceResampler(RayShims, Estimator):
     >>> r.select(raw, k=2, method="topk").indices.tolist()
     [0, 2]
     """
+
+    # Set in __init__ from the checked model.ModelParams (one attribute per field).
+    alpha: float
+    smooth: str
+    eps: float
+    length_norm: Optional[float]
+    min_length: int
+    separate_targets: bool
+    n_threads: Optional[int]
+    model_: model.Model
 
     def __init__(
         self,
@@ -188,6 +197,16 @@ class ImportanceResampler(RayShims, Estimator):
     def _check_fitted(self) -> None:
         check_is_fitted(self, "model_", "fit(target, raw) or load()")
 
+    @property
+    def random_state(self) -> int:
+        """Former name of ``seed`` (read-only)."""
+        return self.seed
+
+    @property
+    def n_jobs(self) -> Optional[int]:
+        """Former name of ``n_threads`` (read-only)."""
+        return self.n_threads
+
     # -- scoring and selection ------------------------------------------------------------------
 
     def log_weights(self, texts: Any, *, return_n_tokens: bool = False) -> Any:
@@ -294,7 +313,9 @@ def _select(
     show_progress: bool,
 ) -> tuple[stream.TopKState, np.ndarray, np.ndarray, pa.Table]:
     """One pass over ``raw``: the state, the selected positions, their targets and their rows."""
-    k, seed = r._check_select(k, method, seed)
+    r._check_fitted()
+    k = stream.check_selection(k, method, separate_targets=r.separate_targets)
+    seed = r.seed if seed is None else check_seed(seed)
     state = stream.stream(
         r.model_,
         _read(r, raw, columns=columns, desc="weights", show=show_progress),
