@@ -158,7 +158,9 @@ def worker(tool: str, path: str, n_threads: int | None) -> dict:
     if tool == "tamis":  # streaming from the file, as the CLI does
         import tamis
 
-        d = tamis.MinHashDeduplicator(threshold=THRESHOLD, num_perm=NUM_PERM, n_threads=n_threads)
+        d = tamis.MinHashDeduplicator(
+            threshold=THRESHOLD, num_perm=NUM_PERM, n_threads=n_threads, verify="estimate"
+        )
         for batch in tamis.read_batches(Path(path), batch_size=4096):
             d.add(batch.column("text"))
         d.cluster()
@@ -181,7 +183,9 @@ def worker(tool: str, path: str, n_threads: int | None) -> dict:
 
         col = pq.read_table(path, columns=["text"]).column("text")
         loaded = rss_mb("VmRSS")
-        d = tamis.MinHashDeduplicator(threshold=THRESHOLD, num_perm=NUM_PERM, n_threads=n_threads)
+        d = tamis.MinHashDeduplicator(
+            threshold=THRESHOLD, num_perm=NUM_PERM, n_threads=n_threads, verify="estimate"
+        )
         removed = int((~d.fit(col).keep_mask_).sum())
     else:
         texts = pq.read_table(path, columns=["text"]).column("text").to_pylist()
