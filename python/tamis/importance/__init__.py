@@ -21,7 +21,7 @@ from tamis.importance import model, persist, stream
 from tamis.importance.estimator import DSIR, ImportanceResampler
 from tamis.importance.stream import METHODS
 
-#: Former private name of :func:`stream.id_hashes` (``tamis.ray`` and ``benches/dsir.py`` use it).
+#: Former private name of :func:`stream.id_hashes` (``benches/dsir.py`` and the tests use it).
 _id_hashes = stream.id_hashes
 
 __all__ = ["DSIR", "METHODS", "ImportanceResampler", "model", "persist", "stream"]

@@ -31,12 +31,12 @@ from tamis.io._schema import DEFAULT_BATCH_SIZE, scan_schema
 from tamis.io._sources import (
     SUFFIXES,
     Files,
+    file_names,
     files,
     is_path_source,
     list_files,
 )
 from tamis.io._sources import PathLike as PathLike
-from tamis.io._sources import _file_names as _file_names
 
 # Output lives in tamis.output; re-exported here for the existing import paths.
 from tamis.output import (
@@ -53,6 +53,7 @@ __all__ = [
     "ParquetSink",
     "as_text_array",
     "buffers",
+    "file_names",
     "files",
     "is_path_source",
     "list_files",

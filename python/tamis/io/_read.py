@@ -23,7 +23,7 @@ from tamis.io._schema import (
     _parse_schema,
     _plan,
 )
-from tamis.io._sources import Files, _file_kind, _file_names, is_path_source, list_files
+from tamis.io._sources import Files, _file_kind, file_names, is_path_source, list_files
 
 
 def _iter_file(
@@ -148,7 +148,7 @@ def read_batches(
 
 def _read_files(files: list[Path], cols: Columns, batch_size: int) -> Iterator[pa.RecordBatch]:
     plan = _plan(files, cols, _json_block(batch_size))
-    names = _file_names(files)
+    names = file_names(files)
     id_name = cols.id or "id"
     for info in plan.files:
         row = 0

@@ -149,8 +149,11 @@ def list_files(source: PathLike | Sequence[PathLike]) -> list[Path]:
     return sorted(unique.values(), key=lambda f: (str(f.parent), f.name))
 
 
-def _file_names(files: list[Path]) -> dict[Path, str]:
-    """Short, stable names for id generation: paths relative to the inputs' common folder."""
+def file_names(files: list[Path]) -> dict[Path, str]:
+    """The names files carry in generated ids (``"<name>:<row>"``).
+
+    Paths relative to the inputs' common folder; a single file is named by its base name.
+    """
     if len(files) == 1:
         return {files[0]: files[0].name}
     root = os.path.commonpath([str(f.resolve().parent) for f in files])

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import numpy as np
 import pyarrow as pa
 
-from tamis.io import is_path_source, list_files, read_batches, scan_schema
+from tamis.io import file_names, is_path_source, list_files, read_batches, scan_schema
 from tamis.ray._context import POS, init
 
 
@@ -32,7 +32,7 @@ def read_dataset(source: Any, *, text_column: str = "text", id_column: Optional[
         texts = list(source)
         return ray.data.from_arrow(pa.table({text_column: pa.array(texts, pa.large_string())}))
     files = list_files(source)
-    names = _relative_names(files)
+    names = [file_names(files)[f] for f in files]
     # The schema every batch of the local reader has (the files' schemas unified), checked here
     # on the driver before any task starts, as the local reader checks it before reading.
     schema = scan_schema(files, text_column, id_column)
@@ -45,17 +45,6 @@ def read_dataset(source: Any, *, text_column: str = "text", id_column: Optional[
         fn_kwargs={"text_column": text_column, "id_column": id_column, "schema": schema},
         num_cpus=0.5,
     )
-
-
-def _relative_names(files: list[Path]) -> list[str]:
-    """The names the local reader gives ``files`` in its ids: paths relative to their common folder.
-
-    (``tamis.io`` computes the same names privately; one file is named by its base name.)
-    """
-    if len(files) == 1:
-        return [files[0].name]
-    root = os.path.commonpath([str(f.resolve().parent) for f in files])
-    return [os.path.relpath(f.resolve(), root) for f in files]
 
 
 def _read_files(
