@@ -15,7 +15,7 @@ from typing import Any
 
 from tamis._progress import progress, total_rows
 from tamis.exceptions import InputError
-from tamis.io import list_files, read_batches
+from tamis.io import list_files, read_batches, scan_schema
 from tamis.output import OUTPUT_FORMATS, check_distinct, check_output
 
 
@@ -115,13 +115,8 @@ def check_columns(args: argparse.Namespace, inputs: Iterable[Any], columns: Sequ
             f"--text-column and --id-column name the same column {text!r}"
             + ("" if id_col else " (the id column defaults to 'id'; name another with --id-column)")
         )
-    from tamis import io
-
-    scan = getattr(io, "scan_schema", None)
-    if scan is None:  # pragma: no cover - kept while the reader grows
-        return
-    for inp in inputs:
-        scan(inp, text_column=text, id_column=id_col, columns=[c for c in columns if c])
+    for inp in inputs:  # each input on its own: dsir's target and raw need not share a schema
+        scan_schema(inp, text_column=text, id_column=id_col, columns=[c for c in columns if c])
 
 
 def check_outputs(
