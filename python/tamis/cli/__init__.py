@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from tamis import __version__
-from tamis.cli import coreset, dedup, dsir, features, score, stats
+from tamis.cli import coreset, dedup, dsir, features, run, score, stats
 from tamis.exceptions import TamisError
 
 COMMANDS: list[Callable[[Any], None]] = [
@@ -24,6 +24,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     dedup.add,
     score.add,
     coreset.add,
+    run.add,
 ]
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from tamis.io._columns import Columns as Columns
 from tamis.io._columns import _check_text as _check_text
 from tamis.io._memory import buffers
-from tamis.io._read import as_text_array, read_batches
+from tamis.io._read import as_text_array, read_batches, read_file
 from tamis.io._schema import DEFAULT_BATCH_SIZE, scan_schema
 from tamis.io._sources import (
     SUFFIXES,
@@ -58,6 +58,7 @@ __all__ = [
     "is_path_source",
     "list_files",
     "read_batches",
+    "read_file",
     "read_run_metadata",
     "run_metadata",
     "scan_schema",

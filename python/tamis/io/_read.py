@@ -146,11 +146,35 @@ def read_batches(
             yield _select(b, cols)
 
 
-def _read_files(files: list[Path], cols: Columns, batch_size: int) -> Iterator[pa.RecordBatch]:
+def read_file(
+    files: Any,
+    path: Path,
+    *,
+    text_column: str = "text",
+    id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[pa.RecordBatch]:
+    """The batches :func:`read_batches` yields for one file of ``files`` (same schema and ids).
+
+    For work resumed file by file: ``chain(read_file(files, f) for f in list_files(files))`` is
+    ``read_batches(files)``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    cols = Columns(text_column, id_column, None if columns is None else tuple(columns))
+    yield from _read_files(list_files(files), cols, batch_size, only=Path(path))
+
+
+def _read_files(
+    files: list[Path], cols: Columns, batch_size: int, only: Path | None = None
+) -> Iterator[pa.RecordBatch]:
     plan = _plan(files, cols, _json_block(batch_size))
     names = file_names(files)
     id_name = cols.id or "id"
     for info in plan.files:
+        if only is not None and info.path.resolve() != only.resolve():
+            continue
         row = 0
         name = names[info.path]
         for big in _iter_file(info, batch_size, plan.schema, cols.extra is not None):
