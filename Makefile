@@ -38,6 +38,12 @@ test-rust: ## cargo test (no libpython needed)
 test: test-rust ## cargo test + pytest
 	$(PY) -m pytest
 
+wheel: ## release wheels (abi3 manylinux2014 x86_64 + aarch64, zig) and the sdist into dist/
+	PYTHON=$(PY) scripts/build_wheels.sh
+
+wheel-check: ## build the x86_64 wheel, install it in a fresh venv without Rust, run the main job + smoke tests
+	PYTHON=$(PY) scripts/build_wheels.sh x86_64 && scripts/check_wheel.sh
+
 corpus: $(CORPUS_DIR)/pool.parquet ## build the shared corpus into data/corpus/ (CORPUS_DIR; ignored; installs ~200 MB of Debian packages as root)
 
 $(CORPUS_DIR)/pool.parquet:

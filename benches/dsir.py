@@ -123,10 +123,10 @@ def throughput(texts: list[str], target: list[str], n_ref: int, n_ours: int) -> 
         "select_docs_per_s": len(ref_raw) / max(ref["select"], 1e-9),
     }
     for name, est in [
-        ("tamis default", ImportanceResampler(n_jobs=1)),
-        ("tamis default, 10k buckets", ImportanceResampler(n_buckets=10_000, n_jobs=1)),
-        ("tamis default, 2^18 buckets", ImportanceResampler(n_buckets=1 << 18, n_jobs=1)),
-        ("tamis reference mode", ImportanceResampler.reference(n_jobs=1)),
+        ("tamis default", ImportanceResampler(n_threads=1)),
+        ("tamis default, 10k buckets", ImportanceResampler(n_buckets=10_000, n_threads=1)),
+        ("tamis default, 2^18 buckets", ImportanceResampler(n_buckets=1 << 18, n_threads=1)),
+        ("tamis reference mode", ImportanceResampler.reference(n_threads=1)),
     ]:
         res = tamis_phases(est, target, our_raw)
         rows[name] = {
@@ -135,11 +135,11 @@ def throughput(texts: list[str], target: list[str], n_ref: int, n_ours: int) -> 
             "select_docs_per_s": len(our_raw) / max(res["select"], 1e-9),
         }
     # Same weights as the reference on its documents?
-    chk = ImportanceResampler.reference(n_jobs=1).fit(target, ref_raw).log_weights(ref_raw)
+    chk = ImportanceResampler.reference(n_threads=1).fit(target, ref_raw).log_weights(ref_raw)
     out["max_rel_diff_vs_reference"] = float(
         np.max(np.abs(chk - ref["weights_arr"]) / np.maximum(np.abs(ref["weights_arr"]), 1e-300))
     )
-    all_threads = ImportanceResampler(n_jobs=None)
+    all_threads = ImportanceResampler(n_threads=None)
     res = tamis_phases(all_threads, target, our_raw, clock=time.perf_counter)
     rows[f"tamis default, {tamis._core.default_threads} threads"] = {
         "fit": (our_mb + t_mb) / res["fit"],
@@ -245,7 +245,7 @@ def precision(
                     results[name][f"k={k}"].append(float(labels[sel].mean()))
             if split == 0 and name == "xxh3, 2^18 buckets, L=100":
                 # The numpy re-implementation above is what select() does.
-                s = r.select(raw, ks[0], random_state=0)
+                s = r.select(raw, ks[0], seed=0)
                 keys = np.where(elig, w + tamis._core.gumbel_noise(idh, seed=0), -np.inf)
                 assert set(s.indices) == set(np.argpartition(-keys, ks[0])[: ks[0]])
     summary = {

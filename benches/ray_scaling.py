@@ -56,7 +56,7 @@ def main() -> None:
         out = fn()
         return out, time.perf_counter() - t0
 
-    params = {"n_buckets": 10_000, "min_length": 20, "n_jobs": args.threads}
+    params = {"n_buckets": 10_000, "min_length": 20, "n_threads": args.threads}
     local_sel, t_dsir_local = timed(
         lambda: tamis.ImportanceResampler(**params).fit(target, raw).resample(raw, k)
     )

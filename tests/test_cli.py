@@ -28,7 +28,7 @@ def test_no_command_prints_help(capsys):
 
 def test_features_parquet_matches_library(tmp_path, sample_texts):
     out = tmp_path / "f.parquet"
-    assert main(["features", str(CORPUS), "-o", str(out), "--buckets", "1000", "-q"]) == 0
+    assert main(["features", str(CORPUS), "-o", str(out), "--n-buckets", "1000", "-q"]) == 0
     table = pq.read_table(out)
     assert table.num_rows == len(sample_texts)
     assert tamis.read_run_metadata(out)["params"]["n_buckets"] == 1000
@@ -40,11 +40,13 @@ def test_features_parquet_matches_library(tmp_path, sample_texts):
 
 def test_features_npz_and_sum(tmp_path, sample_texts):
     npz = tmp_path / "f.npz"
-    assert main(["features", str(CORPUS), "-o", str(npz), "--buckets", "64", "-q"]) == 0
+    assert main(["features", str(CORPUS), "-o", str(npz), "--n-buckets", "64", "-q"]) == 0
     z = np.load(npz, allow_pickle=True)
     assert z["indptr"].shape == (len(sample_texts) + 1,)
     total = tmp_path / "sum.npz"
-    assert main(["features", str(CORPUS), "-o", str(total), "--buckets", "64", "--sum", "-q"]) == 0
+    assert (
+        main(["features", str(CORPUS), "-o", str(total), "--n-buckets", "64", "--sum", "-q"]) == 0
+    )
     expected = np.bincount(z["indices"], weights=z["data"], minlength=64)
     np.testing.assert_array_equal(np.load(total)["counts"], expected.astype(np.uint64))
 
@@ -70,7 +72,9 @@ def test_errors_are_one_line(tmp_path, capsys):
         main(["features", str(tmp_path / "missing.parquet"), "-o", str(tmp_path / "o.parquet")])
         == 1
     )
-    assert main(["features", str(CORPUS), "-o", str(tmp_path / "o.parquet"), "--buckets", "0"]) == 1
+    assert (
+        main(["features", str(CORPUS), "-o", str(tmp_path / "o.parquet"), "--n-buckets", "0"]) == 1
+    )
     assert "n_buckets must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "o.parquet").exists()
 

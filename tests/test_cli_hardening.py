@@ -307,7 +307,9 @@ def test_threads_are_bounded(corpus, capsys):
     inp, out = str(corpus / "in.parquet"), str(corpus / "o.parquet")
     assert main(["dedup", inp, "-o", out, "-q", "--n-threads", "0"]) == 1
     assert "--n-threads must be >= 1" in capsys.readouterr().err
-    assert main(["dedup", inp, "-o", out, "-q", "--threads", str(10 * (os.cpu_count() or 1))]) == 0
+    assert (
+        main(["dedup", inp, "-o", out, "-q", "--n-threads", str(10 * (os.cpu_count() or 1))]) == 0
+    )
     err = capsys.readouterr().err
     assert "tamis dedup: warning: n_threads=" in err
     assert "exceeds" in err

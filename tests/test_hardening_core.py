@@ -194,7 +194,11 @@ def test_thread_policy():
     with pytest.warns(RuntimeWarning, match="n_threads=4000 exceeds"):
         d = tamis.MinHashDeduplicator(n_threads=4000)
     assert d.n_threads == cpus
-    with pytest.warns(RuntimeWarning, match="n_jobs=4000 exceeds"):
+    # The warning names the keyword the caller used.
+    with (
+        pytest.warns(RuntimeWarning, match="n_jobs=4000 exceeds"),
+        pytest.warns(DeprecationWarning, match="n_jobs"),
+    ):
         r = ImportanceResampler(n_jobs=4000)
     assert r.n_jobs == cpus
     with pytest.warns(RuntimeWarning, match="n_threads=4000 exceeds"):

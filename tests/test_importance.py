@@ -294,17 +294,27 @@ def test_select_returns_the_shared_selection(corpora):
     assert r.select(raw, 5, method="topk").method == "dsir/topk"
 
 
-def test_former_parameter_names_are_accepted(corpora, tmp_path):
+def test_former_parameter_names_warn_and_still_work(corpora, tmp_path):
+    """0.1's random_state / n_jobs: accepted in 0.2 with a DeprecationWarning naming the new one."""
     target, raw = corpora
-    old = ImportanceResampler(random_state=3, n_jobs=1)
+    with pytest.warns(DeprecationWarning, match="is deprecated") as caught:
+        old = ImportanceResampler(random_state=3, n_jobs=1)
+    assert sorted(str(w.message).split("(")[1].split("=")[0] for w in caught) == [
+        "n_jobs",
+        "random_state",
+    ]
+    assert all("tamis 0.3" in str(w.message) for w in caught)
     assert (old.seed, old.n_threads) == (3, 1)
     assert (old.random_state, old.n_jobs) == (3, 1)
     assert "random_state" not in old.get_params()
     assert repr(old) == "ImportanceResampler(seed=3, n_threads=1)"
     old.fit(target, raw)
-    assert old.select(raw, 10, random_state=1).ids == old.select(raw, 10, seed=1).ids
-    assert old.resample(raw, 10, random_state=1).equals(old.resample(raw, 10, seed=1))
-    assert ImportanceResampler.load(old.save(tmp_path / "m.npz"), random_state=5).seed == 5
+    with pytest.warns(DeprecationWarning, match=r"select\(random_state=...\) is deprecated.*seed="):
+        assert old.select(raw, 10, random_state=1).ids == old.select(raw, 10, seed=1).ids
+    with pytest.warns(DeprecationWarning, match=r"resample\(random_state"):
+        assert old.resample(raw, 10, random_state=1).equals(old.resample(raw, 10, seed=1))
+    with pytest.warns(DeprecationWarning, match=r"load\(random_state"):
+        assert ImportanceResampler.load(old.save(tmp_path / "m.npz"), random_state=5).seed == 5
     with pytest.raises(TypeError, match="unexpected keyword argument 'n_job'"):
         ImportanceResampler(n_job=1)
     with pytest.raises(TypeError, match="unexpected keyword argument 'n_jobs'"):

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from tamis import __version__
 from tamis.cli import coreset, dedup, dsir, features, run, score, stats
+from tamis.cli._common import renamed_flag_warnings
 from tamis.exceptions import TamisError
 
 COMMANDS: list[Callable[[Any], None]] = [
@@ -59,8 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with warnings.catch_warnings():
         warnings.showwarning = show
-        for category in (RuntimeWarning, UserWarning):  # ours: shown, one line each
+        for category in (RuntimeWarning, UserWarning, FutureWarning):  # ours: one line each
             warnings.simplefilter("default", category)
+        for message in renamed_flag_warnings(args):
+            warnings.warn(message, FutureWarning, stacklevel=1)
         try:
             return int(args.func(args))
         except KeyboardInterrupt:

@@ -18,6 +18,40 @@ from tamis.exceptions import InputError
 from tamis.io import list_files, read_batches, scan_schema
 from tamis.output import OUTPUT_FORMATS, check_distinct, check_output
 
+#: Flag spellings of tamis 0.1 -> their 0.2 names: accepted with a warning, removed in 0.3.
+RENAMED_FLAGS = {
+    "--threads": "--n-threads",
+    "--buckets": "--n-buckets",
+    "--bands": "--num-bands",
+    "--k": "--min-k-fraction",
+}
+
+
+class Store(argparse.Action):
+    """argparse's ``store``, noting a former spelling (:data:`RENAMED_FLAGS`) in ``renamed_flags``.
+
+    The note, not a warning: ``main`` warns once its one-line warning display is in place.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        if option_string in RENAMED_FLAGS:
+            namespace.renamed_flags = [*getattr(namespace, "renamed_flags", []), option_string]
+
+
+def renamed_flag_warnings(args: argparse.Namespace) -> list[str]:
+    """One message per former flag spelling the command line used."""
+    return [
+        f"{old} is deprecated: use {RENAMED_FLAGS[old]} (the old spelling goes in tamis 0.3)"
+        for old in getattr(args, "renamed_flags", [])
+    ]
+
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows every default (``(default: ...)``) and keeps descriptions as written."""
@@ -59,6 +93,7 @@ def add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--n-threads",
         "--threads",
+        action=Store,
         dest="n_threads",
         type=int,
         default=None,

@@ -251,6 +251,7 @@ def add(sub: Any) -> None:
     p.add_argument(
         "--num-bands",
         "--bands",
+        action=c.Store,
         dest="num_bands",
         type=int,
         default=None,

@@ -164,6 +164,7 @@ def add(sub: Any) -> None:
     p.add_argument(
         "--n-buckets",
         "--buckets",
+        action=c.Store,
         dest="n_buckets",
         type=int,
         default=None,

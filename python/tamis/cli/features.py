@@ -24,6 +24,7 @@ def add_featurizer_options(p: argparse.ArgumentParser, *, buckets: int | None) -
     p.add_argument(
         "--n-buckets",
         "--buckets",
+        action=c.Store,
         dest="n_buckets",
         type=int,
         default=buckets,

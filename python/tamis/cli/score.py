@@ -214,6 +214,7 @@ def add(sub: Any) -> None:
     p.add_argument(
         "--min-k-fraction",
         "--k",
+        action=c.Store,
         dest="min_k_fraction",
         type=float,
         default=0.2,

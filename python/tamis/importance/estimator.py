@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -297,7 +298,9 @@ class ImportanceResampler(Estimator):
     def load(cls, path: Union[str, Path], **overrides: Any) -> ImportanceResampler:
         """Load a model saved by :meth:`save` (``allow_pickle=False``); keywords override params."""
         saved = load_model(path)
-        overrides = {RENAMED.get(name, name): value for name, value in overrides.items()}
+        former = {name: value for name, value in overrides.items() if name in RENAMED}
+        overrides = {name: value for name, value in overrides.items() if name not in RENAMED}
+        overrides.update(_renamed("load", former))
         # Shares left to the counts are recomputed from the same counts: the saved ones.
         r = cls(**{**saved.params, **overrides})
         return r.fit_counts(saved.target_counts, saved.raw_counts)
@@ -358,12 +361,19 @@ def _renamed(
 ) -> dict[str, Any]:
     """Values passed under a parameter's former name, by its current name.
 
-    Accepted silently for now: tests and benchmarks outside this package still use the old names
-    under ``-W error``; a DeprecationWarning belongs here once they have moved.
+    The names of 0.1 (``random_state``, ``n_jobs``) still work in 0.2 with a DeprecationWarning
+    and go in 0.3 (CHANGELOG.md).
     """
     unknown = sorted(set(renamed) - set(allowed))
     if unknown:
         raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r}")
+    for name in renamed:
+        warnings.warn(
+            f"{where}({name}=...) is deprecated: the parameter is now {RENAMED[name]}= "
+            "(the old name goes in tamis 0.3)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
     return {RENAMED[name]: value for name, value in renamed.items()}
 
 
