@@ -215,6 +215,21 @@ class Selection:
             cols[name] = pa.array(values)
         return pa.table(cols)
 
+    def take(self, data: Any, *, explain: bool = True) -> Any:
+        """The selected rows of ``data``, in the same container type, with the explanation.
+
+        ``data`` is the input the selector ran on (same rows, same order): a pyarrow Table or
+        RecordBatch, a pandas or polars DataFrame, a ``datasets.Dataset`` (features kept), or a
+        list. The rows come in :attr:`indices` order with :attr:`columns` appended (unless
+        ``explain=False``; a name clash with an input column is a ValueError).
+        """
+        from tamis._frames import take
+
+        n = len(data) if not hasattr(data, "num_rows") else data.num_rows
+        if self.n_rows and n != self.n_rows:
+            raise ValueError(f"the selection was made over {self.n_rows} rows; data has {n}")
+        return take(data, self.indices, self.columns if explain else {})
+
     def to_pandas(self) -> Any:
         """:meth:`to_arrow` as a pandas DataFrame."""
         return self.to_arrow().to_pandas()

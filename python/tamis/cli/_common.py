@@ -142,16 +142,28 @@ def check_threads(n_threads: int | None) -> None:
         raise ValueError(f"--n-threads must be >= 1, got {n_threads}")
 
 
-def check_columns(args: argparse.Namespace, inputs: Iterable[Any], columns: Sequence[str]) -> None:
-    """Check the text/id/extra column arguments against the inputs' schemas, before any work."""
+def check_columns(
+    args: argparse.Namespace,
+    inputs: Iterable[Any],
+    columns: Sequence[str],
+    text_only: Iterable[Any] = (),
+) -> None:
+    """Check the text/id/extra column arguments against the inputs' schemas, before any work.
+
+    ``text_only``: inputs of which only the text column is read (a DSIR target needs no ids).
+    """
     text, id_col = args.text_column, args.id_column
     if text == (id_col or "id"):
         raise ValueError(
             f"--text-column and --id-column name the same column {text!r}"
             + ("" if id_col else " (the id column defaults to 'id'; name another with --id-column)")
         )
+    plain = {str(p) for p in text_only}
     for inp in inputs:  # each input on its own: dsir's target and raw need not share a schema
-        scan_schema(inp, text_column=text, id_column=id_col, columns=[c for c in columns if c])
+        if str(inp) in plain:
+            scan_schema(inp, text_column=text, id_column=None)
+        else:
+            scan_schema(inp, text_column=text, id_column=id_col, columns=[c for c in columns if c])
 
 
 def check_outputs(
@@ -212,12 +224,13 @@ def prepare(
     inputs: Sequence[Any],
     columns: Sequence[str] = (),
     formats: Iterable[str] | None = None,
+    text_only: Sequence[Any] = (),
     **outputs: Any,
 ) -> dict[str, Any]:
     """Run every check a command needs before its first input byte; return the output paths.
 
     Threads, batch size, outputs (against ``inputs`` and each other), then the column arguments
-    against the input schemas.
+    against the input schemas (``text_only``: inputs read for their text column alone).
     """
     check_threads(getattr(args, "n_threads", None))
     if hasattr(args, "batch_size"):
@@ -227,7 +240,7 @@ def prepare(
             raise FileNotFoundError(f"no such file or directory: {inp}")
     resolved = check_outputs(inputs, formats, **outputs)
     if hasattr(args, "text_column"):
-        check_columns(args, inputs, columns)
+        check_columns(args, inputs, columns, text_only)
     return resolved
 
 

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         args,
         inputs=inputs,
         columns=[],
+        text_only=args.target,  # the target's ids are never read
         o=args.output,
         json=args.json,
         save_model=args.save_model,

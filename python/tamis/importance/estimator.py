@@ -149,7 +149,7 @@ class ImportanceResampler(Estimator):
 
         Counts of shards add up: ``count(a) + count(b) == count(a + b)``.
         """
-        batches = _read(self, source, columns=[], desc=desc, show=show_progress)
+        batches = _read(self, source, columns=[], desc=desc, show=show_progress, ids=False)
         return model.count_ngrams(self.featurizer, batches, text_column=self.text_column)
 
     def fit(
@@ -217,7 +217,7 @@ class ImportanceResampler(Estimator):
         ``return_n_tokens``, also the ``(n,)`` uint64 token counts (``min_length`` applies to them).
         """
         self._check_fitted()
-        batches = _read(self, texts, columns=[])
+        batches = _read(self, texts, columns=[], ids=False)
         w, n = model.score_batches(self.model_, batches, text_column=self.text_column)
         w = w if self.separate_targets else w[:, 0]
         return (w, n) if return_n_tokens else w
@@ -340,12 +340,17 @@ def _read(
     columns: Optional[Sequence[str]],
     desc: str = "",
     show: bool = False,
+    ids: bool = True,
 ) -> Iterator[pa.RecordBatch]:
-    """``source`` read with the estimator's columns and batch size, with a progress bar."""
+    """``source`` read with the estimator's columns and batch size, with a progress bar.
+
+    ``ids=False`` when the ids are not used (counting, weights): a target corpus need not have
+    the raw corpus's id column.
+    """
     bar = progress(total_rows(source) if show else None, desc, enabled=show)
     kwargs: dict[str, Any] = {
         "text_column": r.text_column,
-        "id_column": r.id_column,
+        "id_column": r.id_column if ids else None,
         "batch_size": r.batch_size,
     }
     try:

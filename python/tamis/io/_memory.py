@@ -30,14 +30,27 @@ def _as_arrow_stream(obj: Any) -> Iterator[pa.RecordBatch] | None:
         if hasattr(obj, "to_frame") and not hasattr(obj, "columns"):  # a Series
             obj = obj.to_frame(name=obj.name if obj.name is not None else "text")
         return iter(pa.Table.from_pandas(obj, preserve_index=False).to_batches())
-    if hasattr(obj, "__arrow_c_stream__"):
-        return iter(pa.RecordBatchReader.from_stream(obj))
+    if hasattr(obj, "__arrow_c_stream__"):  # polars, duckdb, ...: may hand out view types
+        return map(_without_views, pa.RecordBatchReader.from_stream(obj))
     if isinstance(obj, np.ndarray):
         return iter(pa.table({"text": pa.array(obj.tolist(), type=pa.large_string())}).to_batches())
     if isinstance(obj, (list, tuple)) and all(isinstance(t, str) or t is None for t in obj):
         _reject_file_names(obj)
         return iter(pa.table({"text": pa.array(obj, type=pa.large_string())}).to_batches())
     return None
+
+
+def _without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``string_view`` / ``binary_view`` columns (polars >= 1 exports them) as ``large_*``.
+
+    Not every pyarrow kernel takes views yet (``take`` on ``string_view`` does not in pyarrow
+    26), and the readers of files never produce them: one set of types downstream.
+    """
+    large = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
+    if not any(f.type in large for f in batch.schema):
+        return batch
+    schema = pa.schema([f.with_type(large.get(f.type, f.type)) for f in batch.schema])
+    return batch.cast(schema)
 
 
 def _check_array(arr: pa.Array) -> pa.Array:
