@@ -333,3 +333,17 @@ def test_ray_uses_public_api():
                 if private and attr not in own:
                     bad.append(f"{where}: .{attr}")
     assert bad == []
+
+
+def test_quality_score_equals_local(sample_texts):
+    from tamis.quality import HashedClassifier, score_table
+
+    raw = pa.table({"text": sample_texts[:300], "id": [f"d{i}" for i in range(300)]})
+    clf = HashedClassifier(n_buckets=2048, l2=1e-3).fit(
+        sample_texts[:300], [int("def " in t) for t in sample_texts[:300]]
+    )
+    for min_score in (None, 0.5):
+        want = score_table(clf, raw, min_score=min_score)
+        got, n = tray.quality_score(raw, clf, min_score=min_score, num_blocks=4)
+        assert n == 300
+        assert got.select(want.column_names).equals(want)

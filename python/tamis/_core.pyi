@@ -1,6 +1,6 @@
 """Type stubs of the native module ``tamis._core`` (hand-written; checked by mypy.stubtest)."""
 
-from typing import Optional, final
+from typing import Any, Optional, final
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,9 @@ __all__ = [
     "leverage_scores",
     "lewis_weights",
     "line_hashes",
+    "linear_decision",
+    "linear_decision_texts",
+    "linear_fit",
     "lsh_clusters",
     "lsh_params",
     "normalize",
@@ -44,6 +47,7 @@ __all__ = [
     "tokenize",
     "unicode_version",
     "union_roots",
+    "weigh_counts",
     "xxh3_64",
 ]
 
@@ -441,3 +445,56 @@ def sample(
 
 def bernoulli_probabilities(scores: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
     """``p_i = min(1, c·s_i)`` with ``Σp_i = k``."""
+
+# -- linear (tamis.quality.HashedClassifier) ------------------------------------------------------
+
+def weigh_counts(
+    indptr: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.uint32],
+    *,
+    log: bool = True,
+    l2_normalize: bool = True,
+) -> npt.NDArray[np.float64]:
+    """Feature values of CSR counts: ``ln(1 + count)``, rows scaled to unit L2 norm."""
+
+def linear_fit(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.float64],
+    n_features: int,
+    y: npt.NDArray[np.uint32],
+    sample_weight: npt.NDArray[np.float64],
+    n_classes: int,
+    *,
+    l2: float,
+    fit_intercept: bool = True,
+    tol: float = 1e-6,
+    max_iter: int = 1000,
+    memory: int = 10,
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], dict[str, Any]]:
+    """Logistic (two classes) or softmax regression by L-BFGS: ``(coef, intercept, report)``."""
+
+def linear_decision(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.float64],
+    coef: npt.NDArray[np.float64],
+    intercept: npt.NDArray[np.float64],
+    n_threads: Optional[int] = None,
+) -> npt.NDArray[np.float64]:
+    """Decision values ``x @ coef + intercept`` of CSR features, ``(n_rows, K)``."""
+
+def linear_decision_texts(
+    featurizer: Featurizer,
+    offsets: _Offsets,
+    data: _Bytes,
+    validity: _Valid,
+    coef: npt.NDArray[np.float64],
+    intercept: npt.NDArray[np.float64],
+    *,
+    log: bool = True,
+    l2_normalize: bool = True,
+    n_threads: Optional[int] = None,
+) -> npt.NDArray[np.float64]:
+    """Decision values of an Arrow text column featurised by ``featurizer``, ``(n_rows, K)``."""

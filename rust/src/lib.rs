@@ -9,6 +9,7 @@ pub mod column;
 pub mod error;
 pub mod hash;
 pub mod importance;
+pub mod linear;
 pub mod minhash;
 pub mod ngram;
 pub mod parallel;

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from tamis import __version__
-from tamis.cli import coreset, dedup, dsir, features, run, score, stats
+from tamis.cli import coreset, dedup, dsir, features, quality, run, score, stats
 from tamis.cli._common import renamed_flag_warnings
 from tamis.exceptions import TamisError
 
@@ -25,6 +25,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     dedup.add,
     score.add,
     coreset.add,
+    quality.add,
     run.add,
 ]
 

@@ -3,4 +3,20 @@
 Re-exports only; each capability lives in its own module of this package.
 """
 
-__all__: list[str] = []
+from tamis.quality.classifier import (
+    HashedClassifier,
+    HashedFeatures,
+    classifier_select,
+    score_table,
+)
+from tamis.quality.preselect import bits_per_character, label_by_strength, predictive_strength
+
+__all__: list[str] = [
+    "HashedClassifier",
+    "HashedFeatures",
+    "bits_per_character",
+    "classifier_select",
+    "label_by_strength",
+    "predictive_strength",
+    "score_table",
+]

@@ -17,6 +17,7 @@ private name of another tamis module), so the results are the same for any numbe
   keeps the buckets with two or more rows; ``dedup.band_edges`` / ``exact_edges`` verify them on
   the driver (candidate rows only) or on the workers; ``dedup.components`` (or
   :func:`connected_components`, :mod:`.components`) and ``dedup.choose_kept`` finish.
+* Quality scores (:mod:`.quality`): per-block ``tamis.quality.score_table``.
 * Scoring (:mod:`.score`): an actor pool (``ActorPoolStrategy``) of :class:`tamis.LMScorer`
   replicas, each with ``num_gpus``.
 """
@@ -28,6 +29,7 @@ from tamis.ray._read import read_dataset, row_numbered
 from tamis.ray.components import connected_components
 from tamis.ray.dedup import DedupResult, dedup
 from tamis.ray.dsir import dsir_fit, dsir_resample
+from tamis.ray.quality import quality_score
 from tamis.ray.score import score
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "dsir_fit",
     "dsir_resample",
     "init",
+    "quality_score",
     "read_dataset",
     "row_numbered",
     "score",

@@ -4,6 +4,7 @@
 mod convert;
 mod errors;
 mod importance;
+mod linear;
 mod minhash;
 mod ngram;
 mod sensitivity;
@@ -31,6 +32,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(text::tokenize, m)?)?;
     m.add_class::<ngram::PyFeaturizer>()?;
     importance::register(m)?;
+    linear::register(m)?;
     minhash::register(m)?;
     sensitivity::register(m)?;
     Ok(())
