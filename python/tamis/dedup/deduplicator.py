@@ -29,7 +29,7 @@ from tamis.dedup.signatures import (
     sign_batch,
     text_chunks,
 )
-from tamis.dedup.store import SignatureStore
+from tamis.dedup.store import SignatureStore, SignedBatch
 from tamis.exceptions import NotFittedError
 from tamis.io import as_text_array
 
@@ -223,19 +223,27 @@ class MinHashDeduplicator(Estimator):
         """Add a batch of documents (incremental use); call :meth:`cluster` when all are added."""
         store = self._added()
         for arr in text_chunks(texts):
-            batch = sign_batch(
-                self.hasher,
-                arr,
-                num_bands=self.num_bands_,
-                rows=self.rows_,
-                signatures=not self.low_memory,
-                band_keys=self.low_memory,
-                exact_hashes=self.normalization if self.exact else None,
-                lengths=self.keep == "longest",
-                n_threads=self.n_threads,
-            )
-            store.append(batch)
+            store.append(self.sign(arr, signatures=not self.low_memory, band_keys=self.low_memory))
         return self
+
+    def sign(self, texts: Any, *, signatures: bool = True, band_keys: bool = False) -> SignedBatch:
+        """:func:`~tamis.dedup.sign_batch` of one string array with this estimator's settings.
+
+        What every backend keeps per document (the local store, Ray blocks, datatrove stages):
+        signatures and/or LSH band keys, the exact-duplicate hashes when ``exact``, the byte
+        lengths when ``keep="longest"``.
+        """
+        return sign_batch(
+            self.hasher,
+            texts,
+            num_bands=self.num_bands_,
+            rows=self.rows_,
+            signatures=signatures,
+            band_keys=band_keys,
+            exact_hashes=self.normalization if self.exact else None,
+            lengths=self.keep == "longest",
+            n_threads=self.n_threads,
+        )
 
     def add_shingle_sets(self, texts: Any) -> MinHashDeduplicator:
         """Shingle sets for ``verify="exact"``, computed for the candidate rows only.

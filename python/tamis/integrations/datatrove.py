@@ -38,7 +38,6 @@ from tamis.dedup import (
     choose_kept,
     components,
     exact_edges,
-    sign_batch,
 )
 
 try:  # datatrove is optional: the module imports without it, the steps need it
@@ -175,16 +174,7 @@ class TamisMinhashSignature(_DedupStage):
         def sign() -> None:
             with self.track_time():
                 texts = pa.array(batch, type=pa.large_string())
-                signed = sign_batch(
-                    d.hasher,
-                    texts,
-                    num_bands=d.num_bands_,
-                    rows=d.rows_,
-                    band_keys=True,
-                    exact_hashes=d.normalization if d.exact else None,
-                    lengths=d.keep == "longest",
-                    n_threads=d.n_threads,
-                )
+                signed = d.sign(texts, band_keys=True)
                 parts.append(signed.to_arrow())
             batch.clear()
 

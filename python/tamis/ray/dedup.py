@@ -27,7 +27,6 @@ from tamis.dedup import (
     choose_kept,
     exact_edges,
     shingle_sets,
-    sign_batch,
 )
 from tamis.dedup import components as union_components
 from tamis.ray._context import POS, _by_pos, _gather_rows, _ray, collect, init
@@ -62,16 +61,7 @@ def _sign_block(
     """
     d = _deduplicator(params)
     text = batch.column(text_column).combine_chunks()
-    signed = sign_batch(
-        d.hasher,
-        text,
-        num_bands=d.num_bands_,
-        rows=d.rows_,
-        band_keys=True,
-        exact_hashes=d.normalization if d.exact else None,
-        lengths=d.keep == "longest",
-        n_threads=d.n_threads,
-    )
+    signed = d.sign(text, band_keys=True)
     out = signed.to_arrow().add_column(0, POS, batch.column(POS))
     for name, col in extra.items():
         out = out.append_column(name, batch.column(col))
