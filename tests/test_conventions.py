@@ -16,6 +16,7 @@ MODULES = [
     "tamis.dedup",
     "tamis.importance",
     "tamis.sensitivity",
+    "tamis.balance",
     "tamis.scoring",
 ]
 #: Names docs/conventions.md replaces, and by what.

@@ -347,3 +347,24 @@ def test_quality_score_equals_local(sample_texts):
         got, n = tray.quality_score(raw, clf, min_score=min_score, num_blocks=4)
         assert n == 300
         assert got.select(want.column_names).equals(want)
+
+
+def test_balance_matching_equals_local(tmp_path, sample_texts):
+    from tamis.balance import EntryMatcher, balance_matches
+
+    texts = sample_texts[:300]
+    paths = []
+    for i in range(3):  # three files: one Ray task each
+        p = tmp_path / f"part{i}.parquet"
+        pq.write_table(pa.table({"text": texts[i * 100 : (i + 1) * 100]}), p)
+        paths.append(p)
+    entries = ["the", "import", "def", "which", "return value"]
+    local = EntryMatcher(entries).fit(paths)
+    for blocks in (None, 4):
+        m, ids = tray.match_entries(EntryMatcher(entries), paths, num_blocks=blocks)
+        np.testing.assert_array_equal(m.indptr, local.matches_.indptr)
+        np.testing.assert_array_equal(m.indices, local.matches_.indices)
+        np.testing.assert_array_equal(m.data, local.matches_.data)
+        assert ids.to_pylist() == local.ids_.to_pylist()
+        got = balance_matches(m, m.doc_counts(), ids, t=20, seed=1, entries=entries)
+        assert got.indices.tolist() == local.balance(20, seed=1).indices.tolist()

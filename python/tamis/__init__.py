@@ -9,6 +9,7 @@ import warnings
 from tamis import _core, sensitivity
 from tamis._base import Selection
 from tamis._core import __version__
+from tamis.balance import EntryMatcher, UCBBandit, cap_per_group, mig_select
 from tamis.dedup import (
     MinHashDeduplicator,
     candidate_pairs,
@@ -46,6 +47,7 @@ __all__ = [
     "ClassifierScorer",
     "Embedder",
     "EmbeddingClassifier",
+    "EntryMatcher",
     "Files",
     "HashingFeaturizer",
     "ImportanceResampler",
@@ -57,13 +59,16 @@ __all__ = [
     "Selection",
     "SparseCounts",
     "TamisError",
+    "UCBBandit",
     "__version__",
     "candidate_pairs",
+    "cap_per_group",
     "cluster_band_keys",
     "color_filter",
     "datasketch_permutations",
     "files",
     "lsh_params",
+    "mig_select",
     "minhash_signatures",
     "normalize",
     "read_batches",

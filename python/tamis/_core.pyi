@@ -9,12 +9,14 @@ from typing_extensions import TypeAlias
 # What rust/src/py/mod.rs registers (pyo3 builds the runtime __all__ from it), sorted.
 __all__ = [
     "MAX_NUM_PERM",
+    "EntryMatcher",
     "Featurizer",
     "ImportanceModel",
     "MinHasher",
     "TamisError",
     "TopK",
     "__version__",
+    "balance_draw",
     "band_keys",
     "bernoulli_probabilities",
     "build_profile",
@@ -26,6 +28,7 @@ __all__ = [
     "gumbel_noise",
     "id_hashes",
     "keep_policy",
+    "keyed_uniforms",
     "kl_reduction",
     "leverage_scores",
     "lewis_weights",
@@ -35,6 +38,7 @@ __all__ = [
     "linear_fit",
     "lsh_clusters",
     "lsh_params",
+    "mig_greedy",
     "normalize",
     "repeated",
     "sample",
@@ -498,3 +502,80 @@ def linear_decision_texts(
     n_threads: Optional[int] = None,
 ) -> npt.NDArray[np.float64]:
     """Decision values of an Arrow text column featurised by ``featurizer``, ``(n_rows, K)``."""
+
+# --- balance (MetaCLIP entry matching, balancing draws, MIG) ------------------------------------
+
+@final
+class EntryMatcher:
+    """Aho–Corasick automaton over a list of entries (normalised like the texts)."""
+
+    def __new__(
+        cls,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid = None,
+        *,
+        lowercase: bool = True,
+        nfkc: bool = False,
+        strip_punctuation: bool = False,
+        fold_whitespace: bool = False,
+        word_boundary: bool = True,
+    ) -> EntryMatcher: ...
+    @property
+    def n_entries(self) -> int:
+        """Number of entries."""
+    @property
+    def memory_usage(self) -> int:
+        """Heap bytes of the automaton."""
+    def match_texts(
+        self,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid = None,
+        n_threads: Optional[int] = None,
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.uint64],
+        int,
+    ]:
+        """Matches a batch of texts: ``(indptr, indices, values, doc_counts, n_null)``."""
+
+def balance_draw(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.uint32],
+    counts: npt.NDArray[np.uint64],
+    entry_keys: npt.NDArray[np.uint64],
+    id_hashes: npt.NDArray[np.uint64],
+    *,
+    t: float,
+    seed: int,
+    keep_unmatched: bool = False,
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """MetaCLIP's balancing draw: ``(keep, probability, entry)`` per document."""
+
+def keyed_uniforms(
+    keys: npt.NDArray[np.uint64],
+    id_hashes: npt.NDArray[np.uint64],
+    *,
+    seed: int,
+    n_threads: Optional[int] = None,
+) -> npt.NDArray[np.float64]:
+    """``keyed_uniform(seed, keys[i], id_hashes[i])`` for every row, in ``(0, 1]``."""
+
+def mig_greedy(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.float64],
+    n_labels: int,
+    *,
+    k: int,
+    phi: str = "power",
+    alpha: float = 0.8,
+    lazy: bool = True,
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], int]:
+    """Greedy maximisation of ``sum_j phi(sum_{i in S} w_ij)``: ``(rows, gains, n_evaluations)``."""

@@ -5,6 +5,7 @@
 //! same bits for any thread count.
 
 pub mod alloc;
+pub mod balance;
 pub mod column;
 pub mod error;
 pub mod hash;

@@ -17,6 +17,8 @@ private name of another tamis module), so the results are the same for any numbe
   keeps the buckets with two or more rows; ``dedup.band_edges`` / ``exact_edges`` verify them on
   the driver (candidate rows only) or on the workers; ``dedup.components`` (or
   :func:`connected_components`, :mod:`.components`) and ``dedup.choose_kept`` finish.
+* Entry matching (:mod:`.balance`): per-block ``EntryMatcher.transform``, rows ordered and
+  counted on the driver; ``balance_matches`` then draws as locally.
 * Quality scores (:mod:`.quality`): per-block ``tamis.quality.score_table``.
 * Scoring (:mod:`.score`): an actor pool (``ActorPoolStrategy``) of :class:`tamis.LMScorer`
   replicas, each with ``num_gpus``.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from tamis.ray._context import POS, collect, init
 from tamis.ray._read import read_dataset, row_numbered
+from tamis.ray.balance import match_entries
 from tamis.ray.components import connected_components
 from tamis.ray.dedup import DedupResult, dedup
 from tamis.ray.dsir import dsir_fit, dsir_resample
@@ -41,6 +44,7 @@ __all__ = [
     "dsir_fit",
     "dsir_resample",
     "init",
+    "match_entries",
     "quality_score",
     "read_dataset",
     "row_numbered",

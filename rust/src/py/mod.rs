@@ -1,6 +1,7 @@
 //! The `tamis._core` extension module: registration only. Each core module has its bindings in
 //! a file of the same name here; nothing outside `py/` knows pyo3.
 
+mod balance;
 mod convert;
 mod errors;
 mod importance;
@@ -31,6 +32,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(text::normalize, m)?)?;
     m.add_function(wrap_pyfunction!(text::tokenize, m)?)?;
     m.add_class::<ngram::PyFeaturizer>()?;
+    balance::register(m)?;
     importance::register(m)?;
     linear::register(m)?;
     minhash::register(m)?;
