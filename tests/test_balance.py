@@ -394,3 +394,19 @@ def test_cli_errors_before_reading(tmp_path, extra, message):
     assert r.returncode != 0
     assert message in r.stderr, r.stderr
     assert not out.exists()
+
+
+def test_cli_never_overwrites_its_inputs(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a cat", "id": "x"}\n')
+    entries = tmp_path / "e.txt"
+    entries.write_text("cat\n")
+    before = (src.read_bytes(), entries.read_bytes())
+    assert _cli(src, "--entries", entries, "-o", src, "-q").returncode != 0
+    r = _cli(src, "--entries", entries, "-o", tmp_path / "o.jsonl", "--counts", entries, "-q")
+    assert r.returncode != 0
+    assert "--entries file" in r.stderr
+    assert (src.read_bytes(), entries.read_bytes()) == before
+    r = _cli(src, "--entries", entries, "-o", "-", "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[0])["id"] == "x"
