@@ -14,6 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tamis
 from tamis import _core
@@ -410,3 +412,48 @@ def test_cli_never_overwrites_its_inputs(tmp_path):
     r = _cli(src, "--entries", entries, "-o", "-", "-q")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[0])["id"] == "x"
+
+
+def test_matcher_pickles_and_has_a_short_repr():
+    import pickle
+
+    m = EntryMatcher([f"e{i}" for i in range(1000)], word_boundary=False)
+    assert repr(m) == "EntryMatcher(<1000 entries>, word_boundary=False)"
+    m.fit(["e1 e22", "x"])
+    m2 = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(m2.counts_, m.counts_)
+    assert m2.transform(["e999"]).row(0) == {999: 1, 99: 1, 9: 1}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    entries=st.lists(st.text("abAB .İßΣσ_1", min_size=1, max_size=4), min_size=1, max_size=6),
+    texts=st.lists(st.text("abAB .İßΣσ_1\n", max_size=30), max_size=5),
+    word_boundary=st.booleans(),
+    lowercase=st.booleans(),
+)
+def test_matching_equals_brute_force_on_random_text(entries, texts, word_boundary, lowercase):
+    norm = (lambda s: s.lower()) if lowercase else (lambda s: s)
+    entries = list({norm(e): e for e in entries}.values())  # distinct after normalisation
+    m = EntryMatcher(entries, lowercase=lowercase, word_boundary=word_boundary)
+    got = m.transform(texts)
+    for i, text in enumerate(texts):
+        t = norm(text)
+        want = {}
+        for j, e in enumerate(entries):
+            e = norm(e)
+            c = sum(
+                1
+                for s in range(len(t) - len(e) + 1)
+                if t.startswith(e, s)
+                and not (
+                    word_boundary
+                    and (
+                        (s > 0 and WORD.match(t[s - 1]))
+                        or (s + len(e) < len(t) and WORD.match(t[s + len(e)]))
+                    )
+                )
+            )
+            if c:
+                want[j] = c
+        assert got.row(i) == want

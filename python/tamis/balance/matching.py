@@ -11,6 +11,7 @@ column (domains, clusters): at most ``cap`` documents per group, chosen by keyed
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,14 +178,35 @@ class EntryMatcher(Estimator):
         self.fold_whitespace = fold_whitespace
         self.word_boundary = word_boundary
         self.n_threads = check_threads(n_threads)
-        self._matcher = _core.EntryMatcher(
+        self._matcher = self._build()
+
+    def _build(self) -> Any:
+        return _core.EntryMatcher(
             *buffers(pa.array(self.entries, pa.large_string())),
-            lowercase=lowercase,
-            nfkc=nfkc,
-            strip_punctuation=strip_punctuation,
-            fold_whitespace=fold_whitespace,
-            word_boundary=word_boundary,
+            lowercase=self.lowercase,
+            nfkc=self.nfkc,
+            strip_punctuation=self.strip_punctuation,
+            fold_whitespace=self.fold_whitespace,
+            word_boundary=self.word_boundary,
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The automaton is rebuilt from the entries (it is not picklable, and rebuilding is fast).
+        return {k: v for k, v in self.__dict__.items() if k != "_matcher"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._matcher = self._build()
+
+    def __repr__(self) -> str:
+        # A MetaCLIP list has 500k entries: show how many, not which.
+        defaults = inspect.signature(type(self).__init__).parameters
+        shown = [f"<{self.n_entries} entries>"] + [
+            f"{k}={v!r}"
+            for k, v in self.get_params().items()
+            if k != "entries" and v != defaults[k].default
+        ]
+        return f"EntryMatcher({', '.join(shown)})"
 
     @property
     def n_entries(self) -> int:
