@@ -247,6 +247,11 @@ class Pipeline:
                     stats = json.loads(done.read_text(encoding="utf-8"))
                     computed[c.name] = []
                 else:
+                    if not shards and i > 0 and c.step != "write":
+                        raise ValueError(
+                            f"step {c.name}: no documents left to work on "
+                            f"(step {configs[i - 1].name} kept none)"
+                        )
                     t0 = time.perf_counter()
                     st = {"read": _steps.READ, "write": _steps.WRITE}.get(c.step) or STEPS[c.step]
                     ctx = StepContext(r, c, d, shards, folder)

@@ -109,9 +109,15 @@ def run_read(ctx: StepContext) -> tuple[list[Path], dict[str, Any]]:
 
     r = ctx.recipe
     local: list[Path] = []
+    seen: set[str] = set()
     for i, inp in enumerate(r.inputs):
         if is_url(inp):
-            dest = ctx.shard(inp.rstrip("/").rsplit("/", 1)[-1], "", f"inputs/{i:03d}")
+            # Copies sit side by side under their own names, so the ids created for them
+            # ("<name>:<row>") are those of the same files read from one local folder.
+            name = inp.rstrip("/").rsplit("/", 1)[-1]
+            name = name if name not in seen else f"{i:03d}-{name}"
+            seen.add(name)
+            dest = ctx.shard(name, "", "inputs")
 
             def get(inp: str = inp, dest: Path = dest) -> dict[str, Any]:
                 return {"url": inp, "bytes": fetch(inp, dest).stat().st_size}
