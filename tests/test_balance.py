@@ -364,6 +364,27 @@ def test_cli_entries_and_groups(tmp_path, sample_texts):
     got = pq.read_table(out)
     assert got.column("id").to_pylist() == want.ids.to_pylist()
     assert got.column_names == ["text", "id", "dom"]
+    low = tmp_path / "low.parquet"
+    r = _cli(
+        src,
+        "--entries",
+        entries,
+        "--t",
+        30,
+        "--seed",
+        2,
+        "-o",
+        low,
+        "--low-memory",
+        "--json",
+        "-",
+        "-q",
+        "--batch-size",
+        64,
+    )
+    assert r.returncode == 0, r.stderr
+    assert {**json.loads(r.stdout), "seconds": 0} == {**summary, "seconds": 0}
+    assert pq.read_table(low).equals(got)
     rows = [json.loads(line) for line in counts.read_text().splitlines()]
     assert [r["entry"] for r in rows] == ["the", "import", "which"]
     r = _cli(src, "--by", "dom", "--cap", 7, "-o", out, "-q")

@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -43,7 +43,8 @@ def _entries(args: argparse.Namespace) -> tuple[list[str], int]:
 
 def _decide_entries(
     args: argparse.Namespace, total: Any, counts_out: Any
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[Callable[[pa.RecordBatch, int], np.ndarray], int, dict[str, Any]]:
+    """Pass 1 (matching, counts); returns which rows of a batch to keep, the rows, a summary."""
     from tamis.balance import EntryMatcher, EntryMatches, balance_matches
 
     entries, n_dup = _entries(args)
@@ -60,6 +61,18 @@ def _decide_entries(
         matches, ids = tray.match_entries(
             m, list(args.inputs), text_column=args.text_column, id_column=args.id_column
         )
+    elif args.low_memory:
+        # Counts only; the write pass matches each batch again and draws with these counts.
+        counts = np.zeros(m.n_entries, np.uint64)
+        n_rows = n_matched = 0
+        bar = c.bar(args, "balance: count", total)
+        for batch in c.batches(args, columns=[]):
+            mm = m.transform(batch.column(args.text_column))
+            counts += mm.doc_counts()
+            n_rows += len(mm)
+            n_matched += int((np.diff(mm.indptr) > 0).sum())
+            bar.update(batch.num_rows)
+        bar.close()
     else:
         parts, id_parts = [], []
         bar = c.bar(args, "balance: match", total)
@@ -70,17 +83,34 @@ def _decide_entries(
         bar.close()
         matches = EntryMatches.concat(parts, m.n_entries)
         ids = pa.chunked_array(id_parts) if id_parts else pa.chunked_array([], pa.string())
-    counts = matches.doc_counts()
-    sel = balance_matches(
-        matches,
-        counts,
-        ids,
-        t=args.t,
-        seed=args.seed,
-        entries=entries,
-        keep_unmatched=args.keep_unmatched,
-        n_threads=args.n_threads,
-    )
+    if not args.low_memory or args.backend == "ray":
+        counts = matches.doc_counts()
+        n_rows, n_matched = len(matches), int((np.diff(matches.indptr) > 0).sum())
+
+    def select(mm: Any, ids: Any) -> Any:
+        return balance_matches(
+            mm,
+            counts,
+            ids,
+            t=args.t,
+            seed=args.seed,
+            entries=entries,
+            keep_unmatched=args.keep_unmatched,
+            n_threads=args.n_threads,
+        ).rows["keep"]
+
+    if args.low_memory and args.backend != "ray":
+
+        def keep_of(batch: pa.RecordBatch, start: int) -> np.ndarray:
+            mm = m.transform(batch.column(args.text_column))
+            return select(mm, batch.column(args.id_column or "id"))
+
+    else:
+        keep = select(matches, ids)
+
+        def keep_of(batch: pa.RecordBatch, start: int) -> np.ndarray:
+            return keep[start : start + batch.num_rows]
+
     if counts_out is not None:
         t = float(args.t)
         table = pa.table(
@@ -95,13 +125,15 @@ def _decide_entries(
     info = {
         "entries": m.n_entries,
         "duplicate_entries_dropped": n_dup,
-        "matched": sel.info["n_matched"],
-        "head_entries": sel.info["n_head"],
+        "matched": n_matched,
+        "head_entries": int((counts > args.t).sum()),
     }
-    return sel.rows["keep"], info
+    return keep_of, n_rows, info
 
 
-def _decide_groups(args: argparse.Namespace, total: Any) -> tuple[Any, dict[str, Any]]:
+def _decide_groups(
+    args: argparse.Namespace, total: Any
+) -> tuple[Callable[[pa.RecordBatch, int], np.ndarray], int, dict[str, Any]]:
     from tamis.balance import cap_per_group
 
     groups, id_parts = [], []
@@ -114,7 +146,13 @@ def _decide_groups(args: argparse.Namespace, total: Any) -> tuple[Any, dict[str,
     g = pa.chunked_array(groups) if groups else pa.chunked_array([], pa.string())
     ids = pa.chunked_array(id_parts) if id_parts else pa.chunked_array([], pa.string())
     sel = cap_per_group(g, args.cap, ids=ids, seed=args.seed, n_threads=args.n_threads)
-    return sel.rows["keep"], {"groups": sel.info["n_groups"], "capped_groups": sel.info["n_capped"]}
+    keep = sel.rows["keep"]
+
+    def keep_of(batch: pa.RecordBatch, start: int) -> np.ndarray:
+        return keep[start : start + batch.num_rows]
+
+    info = {"groups": sel.info["n_groups"], "capped_groups": sel.info["n_capped"]}
+    return keep_of, len(keep), info
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,9 +195,9 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     total = c.total_rows(c.expand_inputs(args.inputs))
     if args.entries is not None:
-        keep, info = _decide_entries(args, total, out.get("counts"))
+        keep_of, n_rows, info = _decide_entries(args, total, out.get("counts"))
     else:
-        keep, info = _decide_groups(args, total)
+        keep_of, n_rows, info = _decide_groups(args, total)
     params = {
         "inputs": [str(p) for p in args.inputs],
         "entries": str(args.entries) if args.entries else None,
@@ -172,23 +210,26 @@ def run(args: argparse.Namespace) -> int:
     id_col = args.id_column or "id"
     empty = pa.schema([(args.text_column, pa.large_string()), (id_col, pa.string())])
     bar = c.bar(args, "balance: write", total)
-    start = 0
+    start = n_kept = 0
     with open_sink(out["o"], "balance", params, schema=empty) as sink:
         for batch in c.batches(args, columns=None):
             n = batch.num_rows
-            table = pa.Table.from_batches([batch]).filter(pa.array(keep[start : start + n]))
+            if start + n > n_rows:
+                break
+            mask = keep_of(batch, start)
+            table = pa.Table.from_batches([batch]).filter(pa.array(mask))
             if table.num_rows:
                 sink.write(table)
+            n_kept += table.num_rows
             start += n
             bar.update(n)
+        if start != n_rows:
+            raise InputError(
+                f"the inputs changed between the two passes ({n_rows} rows, then more or fewer)"
+            )
     bar.close()
-    if start != len(keep):
-        raise InputError(
-            f"the inputs changed between the two passes ({len(keep)} then {start} rows)"
-        )
-    n_kept = int(keep.sum())
     summary = {
-        "documents": len(keep),
+        "documents": n_rows,
         "kept": n_kept,
         **info,
         "backend": args.backend,
@@ -196,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     }
     what = f"t={args.t:g}" if args.entries else f"--by {args.by} --cap {args.cap}"
     print(
-        f"balance: {len(keep)} documents, {n_kept} kept ({what}) in {summary['seconds']} s "
+        f"balance: {n_rows} documents, {n_kept} kept ({what}) in {summary['seconds']} s "
         f"-> {args.output}",
         file=sys.stderr,
     )
@@ -235,6 +276,11 @@ def add(sub: Any) -> None:
     )
     p.add_argument(
         "--counts", default=None, help="also write entry, count, probability here (--entries)"
+    )
+    p.add_argument(
+        "--low-memory",
+        action="store_true",
+        help="keep only the counts between the passes (matches each batch twice; same result)",
     )
     p.add_argument("--json", default=None, help="also write the summary as JSON here ('-': stdout)")
     c.add_backend_options(p)
