@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from tamis import __version__
-from tamis.cli import balance, coreset, dedup, dsir, features, quality, run, score, stats
+from tamis.cli import balance, coreset, dedup, dsir, features, quality, report, run, score, stats
 from tamis.cli._common import renamed_flag_warnings
 from tamis.exceptions import TamisError
 
@@ -27,6 +27,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     coreset.add,
     quality.add,
     run.add,
+    report.add,
     balance.add,
 ]
 
