@@ -208,4 +208,60 @@ def test_cli_dry_run_and_errors(tmp_path: Path, corpus: Path) -> None:
 
 
 def test_steps_registered() -> None:
-    assert {"stats", "dedup", "dsir", "score", "features", "coreset"} <= set(steps())
+    assert {"stats", "dedup", "dsir", "score", "features", "coreset", "quality", "balance"} <= set(
+        steps()
+    )
+
+
+def test_command_steps_equal_the_commands(tmp_path: Path, corpus: Path) -> None:
+    """quality (map, per shard) and balance (whole) give what their commands give."""
+    model = tmp_path / "model.npz"
+    p = tamis(
+        "quality",
+        "train",
+        "--positive",
+        SAMPLE / "target.jsonl.gz",
+        "--negative",
+        corpus,
+        "-o",
+        model,
+        "-q",
+    )
+    assert p.returncode == 0, p.stderr
+    res = Pipeline(
+        str(corpus),
+        [Step("quality", model=str(model), min_score=0.001), Step("balance", by="domain", cap=40)],
+        run_dir=str(tmp_path / "run"),
+        output=str(tmp_path / "out.parquet"),
+        shard_rows=100,
+    ).run()
+    p = tamis(
+        "quality",
+        "score",
+        corpus,
+        "--model",
+        model,
+        "--min-score",
+        0.001,
+        "-o",
+        tmp_path / "q.parquet",
+        "-q",
+    )
+    assert p.returncode == 0, p.stderr
+    p = tamis(
+        "balance",
+        tmp_path / "q.parquet",
+        "--by",
+        "domain",
+        "--cap",
+        40,
+        "-o",
+        tmp_path / "b.parquet",
+        "-q",
+    )
+    assert p.returncode == 0, p.stderr
+    want, got = pq.read_table(tmp_path / "b.parquet"), pq.read_table(tmp_path / "out.parquet")
+    assert sorted(got.column("id").to_pylist()) == sorted(want.column("id").to_pylist())
+    quality = {s["name"]: s for s in res.steps}["quality"]
+    assert quality["docs_in"] == 960
+    assert quality["drop_reasons"]["quality: dropped"] == 960 - quality["docs_out"]

@@ -259,7 +259,7 @@ def validate(
             value = params.get(pname)
             for v in value if isinstance(value, list) else [value]:
                 if v is not None:
-                    _check_input(str(v), lambda msg, w=(*where, pname): fail(w, msg))
+                    _check_input(str(v), lambda msg, w=(*where, pname): fail(w, msg), any_file=True)
         steps.append(StepConfig(kind, name, params, lines.get(where, 0)))
     if values["output"] is not None:
         _check_output(values["output"], values["inputs"], lambda m: fail(("output",), m))
@@ -268,7 +268,10 @@ def validate(
     )
 
 
-def _check_input(inp: str, fail: Any) -> None:
+def _check_input(inp: str, fail: Any, *, any_file: bool = False) -> None:
+    """Fail unless ``inp`` exists: corpus files (or any file with ``any_file``) or a URL."""
+    import os
+
     from tamis.io import list_files
     from tamis.io.urls import exists, is_url
 
@@ -278,6 +281,10 @@ def _check_input(inp: str, fail: Any) -> None:
         except (OSError, ValueError, ImportError) as e:
             raise fail(f"cannot reach {inp}: {e}") from None
         if not found:
+            raise fail(f"no such file: {inp}")
+        return
+    if any_file and not any(ch in inp for ch in "*?["):
+        if not os.path.exists(inp):
             raise fail(f"no such file: {inp}")
         return
     try:

@@ -103,14 +103,16 @@ def _article(kind: str) -> str:
 
 
 def command_parser(command: str) -> argparse.ArgumentParser:
-    """The argument parser of ``tamis <command>``."""
+    """The argument parser of ``tamis <command>`` (``"quality score"``: a sub-subcommand)."""
     from tamis import cli  # the pipeline is the one module that drives commands by name
 
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if command not in sub.choices:
-        raise KeyError(command)
-    return sub.choices[command]
+    parser: argparse.ArgumentParser = cli.build_parser()
+    for word in command.split():
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        if word not in sub.choices:
+            raise KeyError(command)
+        parser = sub.choices[word]
+    return parser
 
 
 def cli_params(command: str, exclude: Sequence[str] = ()) -> dict[str, Param]:
@@ -146,11 +148,12 @@ def cli_params(command: str, exclude: Sequence[str] = ()) -> dict[str, Param]:
 
 def parse_args(command: str, argv: list[str]) -> argparse.Namespace:
     """Parse ``argv`` with the command's parser; an argparse error becomes a ``ValueError``."""
-    parser = command_parser(command)
+    from tamis import cli
+
     err = io.StringIO()
-    try:
+    try:  # the whole parser: subcommands set their own dests (``tamis quality``'s action)
         with contextlib.redirect_stderr(err):
-            return parser.parse_args(argv)
+            return cli.build_parser().parse_args([*command.split(), *argv])
     except SystemExit:
         last = err.getvalue().strip().splitlines()
         raise ValueError(f"tamis {command}: {last[-1] if last else 'bad arguments'}") from None

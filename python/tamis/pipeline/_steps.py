@@ -262,7 +262,12 @@ def run_command(ctx: StepContext) -> tuple[list[Path], dict[str, Any]]:
             summaries[s.stem] = _summary(js)
             if mode == "map" and info.get("rows") != 0:
                 outputs.append(out)
-        return (outputs if mode == "map" else list(ctx.inputs)), {"summaries": summaries}
+        stats: dict[str, Any] = {"summaries": summaries}
+        if mode == "map":
+            n_in = sum(shard_rows(s) for s in ctx.inputs)
+            n_out = sum(shard_rows(s) for s in outputs)
+            stats["drop_reasons"] = {f"{ctx.config.step}: dropped": n_in - n_out}
+        return (outputs if mode == "map" else list(ctx.inputs)), stats
     inputs = list(ctx.inputs)
     if st.single_input and len(inputs) != 1:
         merged = ctx.shard("merged", ".parquet", "input")
@@ -547,6 +552,24 @@ register(
     )
 )
 register(CliStep("score", "side", "model scores per document (kept in the step folder)"))
+register(
+    CliStep(
+        "quality",
+        "map",
+        "score with a `tamis quality train` model; min_score drops documents below it",
+        command="quality score",
+        path_params=("model",),
+    )
+)
+register(
+    CliStep(
+        "balance",
+        "whole",
+        "MetaCLIP entry balancing (entries, t) or at most cap rows per group (by, cap)",
+        exclude=("counts",),
+        path_params=("entries",),
+    )
+)
 register(CliStep("features", "side", "hashed n-gram features per document"))
 register(
     CliStep(
