@@ -265,3 +265,10 @@ def test_command_steps_equal_the_commands(tmp_path: Path, corpus: Path) -> None:
     quality = {s["name"]: s for s in res.steps}["quality"]
     assert quality["docs_in"] == 960
     assert quality["drop_reasons"]["quality: dropped"] == 960 - quality["docs_out"]
+
+
+def test_example_recipes_agree() -> None:
+    """examples/recipe.yaml and examples/recipe.toml are the same recipe."""
+    y, t = load(ROOT / "examples" / "recipe.yaml"), load(ROOT / "examples" / "recipe.toml")
+    assert [(s.step, s.params) for s in y.steps] == [(s.step, s.params) for s in t.steps]
+    assert (y.inputs, y.shard_rows, y.by) == (t.inputs, t.shard_rows, t.by)

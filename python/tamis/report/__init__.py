@@ -324,6 +324,13 @@ def render(run_dir: str | os.PathLike[str]) -> str:
         summary = s.get("summary")
         if isinstance(summary, dict):
             flat = [(k, val) for k, val in summary.items() if not isinstance(val, (dict, list))]
+            for k, val in summary.items():  # one level of nesting (stats' total)
+                if isinstance(val, dict):
+                    flat += [
+                        (f"{k}.{kk}", vv)
+                        for kk, vv in val.items()
+                        if not isinstance(vv, (dict, list))
+                    ]
             if flat:
                 parts.append("<h3>command summary</h3>")
                 parts.append(_kv(flat))
