@@ -18,6 +18,7 @@ MODULES = [
     "tamis.sensitivity",
     "tamis.balance",
     "tamis.scoring",
+    "tamis.mix",
 ]
 #: Names docs/conventions.md replaces, and by what.
 BANNED = {

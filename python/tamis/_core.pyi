@@ -39,7 +39,11 @@ __all__ = [
     "lsh_clusters",
     "lsh_params",
     "mig_greedy",
+    "mix_integer_weights",
+    "mix_reweight",
+    "mix_schedule",
     "normalize",
+    "permutation",
     "repeated",
     "sample",
     "sample_with_replacement",
@@ -579,3 +583,29 @@ def mig_greedy(
     n_threads: Optional[int] = None,
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], int]:
     """Greedy maximisation of ``sum_j phi(sum_{i in S} w_ij)``: ``(rows, gains, n_evaluations)``."""
+
+# --- mix -------------------------------------------------------------------------------------------
+
+def mix_integer_weights(weights: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:
+    """Probabilities as integer weights (multiples of 2^-32 of the total; positive stays > 0)."""
+
+def mix_schedule(
+    weights: npt.NDArray[np.uint64],
+    credit: npt.NDArray[np.int64],
+    consumed: npt.NDArray[np.uint64],
+    n: int,
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
+    """The next ``n`` smooth weighted round-robin steps: ``(source, rank)`` per step.
+
+    ``credit`` and ``consumed`` (documents per source so far) are updated in place.
+    """
+
+def mix_reweight(
+    weights: npt.NDArray[np.uint64],
+    credit: npt.NDArray[np.int64],
+    new_weights: npt.NDArray[np.uint64],
+) -> npt.NDArray[np.int64]:
+    """Credits rescaled from ``weights`` to ``new_weights`` (each source keeps its lag)."""
+
+def permutation(n: int, seed: int) -> npt.NDArray[np.uint64]:
+    """A seeded uniform permutation of ``0..n`` (Fisher-Yates over SplitMix64)."""

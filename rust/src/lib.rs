@@ -12,6 +12,7 @@ pub mod hash;
 pub mod importance;
 pub mod linear;
 pub mod minhash;
+pub mod mix;
 pub mod ngram;
 pub mod parallel;
 pub mod rng;

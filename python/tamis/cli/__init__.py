@@ -14,7 +14,19 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from tamis import __version__
-from tamis.cli import balance, coreset, dedup, dsir, features, quality, report, run, score, stats
+from tamis.cli import (
+    balance,
+    coreset,
+    dedup,
+    dsir,
+    features,
+    mix,
+    quality,
+    report,
+    run,
+    score,
+    stats,
+)
 from tamis.cli._common import renamed_flag_warnings
 from tamis.exceptions import TamisError
 
@@ -29,6 +41,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     run.add,
     report.add,
     balance.add,
+    mix.add,
 ]
 
 

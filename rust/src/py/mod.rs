@@ -7,6 +7,7 @@ mod errors;
 mod importance;
 mod linear;
 mod minhash;
+mod mix;
 mod ngram;
 mod sensitivity;
 mod text;
@@ -36,6 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     importance::register(m)?;
     linear::register(m)?;
     minhash::register(m)?;
+    mix::register(m)?;
     sensitivity::register(m)?;
     Ok(())
 }

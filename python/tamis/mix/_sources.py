@@ -1,0 +1,232 @@
+"""One source of a mixture, read block by block in a seeded order (bounded memory).
+
+A *block* is a Parquet row group, a whole JSON Lines file, or one batch of an in-memory input (as
+:func:`tamis.io.read_batches` yields it). Each epoch of a source is a permutation of its rows
+without replacement: the blocks in a seeded order, cut into *windows* of ``buffer_blocks``
+consecutive blocks, each window's rows shuffled by a second seeded permutation. Only the current
+window of each source is in memory. Everything is a function of ``(seed, source name, epoch,
+window)``, so any position of the stream can be rebuilt without reading what came before.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tamis import _core
+from tamis.exceptions import InputError
+from tamis.io import file_names, is_path_source, list_files, read_batches, scan_schema
+
+TEXT = "text"
+ID = "id"
+
+
+def _key(seed: int, name: str, epoch: int, window: int) -> int:
+    """The permutation seed of ``(seed, source name, epoch, window)`` (XXH3-64)."""
+    return _core.xxh3_64(struct.pack("<QQq", seed, epoch, window) + name.encode("utf-8"), 0)
+
+
+class Source:
+    """Blocks of one source and the reader of one window at a time."""
+
+    def __init__(
+        self,
+        name: str,
+        source: Any,
+        *,
+        text_column: str,
+        id_column: str | None,
+        buffer_blocks: int,
+        shuffle: bool,
+        seed: int,
+    ) -> None:
+        self.name = name
+        self.text_column = text_column
+        self.id_column = id_column
+        self.buffer_blocks = buffer_blocks
+        self.shuffle = shuffle
+        self.seed = seed
+        self._memory: list[pa.RecordBatch] = []
+        # Per block: (file index or -1, row group or -1, first row in its file, rows).
+        blocks: list[tuple[int, int, int, int]] = []
+        if is_path_source(source):
+            self.files = list_files(source)
+            scan_schema(source, text_column, id_column, columns=[])
+            self._id_in_file = {f: _has_id(f, text_column, id_column) for f in self.files}
+            self._names = file_names(self.files)
+            for fi, f in enumerate(self.files):
+                if f.suffix == ".parquet":
+                    meta = pq.ParquetFile(str(f)).metadata
+                    first = 0
+                    for rg in range(meta.num_row_groups):
+                        n = meta.row_group(rg).num_rows
+                        if n:
+                            blocks.append((fi, rg, first, n))
+                        first += n
+                else:
+                    n = sum(b.num_rows for b in self._read_json(f))
+                    if n:
+                        blocks.append((fi, -1, 0, n))
+        else:
+            self.files = []
+            for b in read_batches(source, text_column=text_column, id_column=id_column, columns=[]):
+                if b.num_rows:
+                    blocks.append((-1, len(self._memory), 0, b.num_rows))
+                    self._memory.append(b)
+        self.blocks = blocks
+        self.lengths = np.array([b[3] for b in blocks], dtype=np.int64)
+        # Natural row number of each block's first row (rows numbered over the whole source).
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        self.n_rows = int(self.lengths.sum())
+        self._epoch: int | None = None
+        self._order = np.zeros(0, dtype=np.int64)
+        self._window_starts = np.zeros(1, dtype=np.int64)
+        self._window: tuple[int, int] | None = None
+        self._table: pa.Table | None = None
+        self._rows = np.zeros(0, dtype=np.int64)
+        self._pf: dict[int, pq.ParquetFile] = {}
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _read_json(self, f: Path) -> list[pa.RecordBatch]:
+        return list(
+            read_batches(f, text_column=self.text_column, id_column=self.id_column, columns=[])
+        )
+
+    def _read_block(self, b: int) -> pa.Table:
+        fi, rg, first, n = self.blocks[b]
+        if fi < 0:
+            batch = self._memory[rg]
+            return _standard(pa.Table.from_batches([batch]), self.text_column, self.id_column or ID)
+        f = self.files[fi]
+        id_name = self.id_column or ID
+        if rg < 0:
+            table = pa.Table.from_batches(self._read_json(f))
+            # read_batches names generated ids after this one file; rename after the source.
+            if not self._id_in_file[f]:
+                table = table.set_column(
+                    table.schema.get_field_index(id_name),
+                    id_name,
+                    _gen_ids(self._names[f], first, n),
+                )
+            return _standard(table, self.text_column, id_name)
+        pf = self._pf.get(fi)
+        if pf is None:
+            try:
+                pf = self._pf[fi] = pq.ParquetFile(str(f))
+            except (pa.ArrowException, OSError) as e:
+                raise InputError(f"{f}: not a readable Parquet file ({e})") from None
+        cols = [self.text_column] + ([id_name] if self._id_in_file[f] else [])
+        try:
+            table = pf.read_row_group(rg, columns=cols)
+        except (pa.ArrowException, OSError) as e:
+            raise InputError(f"{f}: row group {rg} cannot be read ({e})") from None
+        if not self._id_in_file[f]:
+            table = table.append_column(id_name, _gen_ids(self._names[f], first, n))
+        try:
+            table.column(self.text_column).validate(full=True)
+        except pa.ArrowInvalid:
+            raise InputError(f"{f}: row group {rg}: text is not valid UTF-8") from None
+        return _standard(table, self.text_column, id_name)
+
+    # --- the epoch order -----------------------------------------------------------------------
+
+    def _set_epoch(self, epoch: int) -> None:
+        if self._epoch == epoch:
+            return
+        nb = len(self.blocks)
+        if self.shuffle:
+            self._order = _core.permutation(nb, _key(self.seed, self.name, epoch, -1)).astype(
+                np.int64
+            )
+        else:
+            self._order = np.arange(nb, dtype=np.int64)
+        lens = self.lengths[self._order]
+        ends = np.cumsum(lens)
+        cut = np.arange(self.buffer_blocks, nb, self.buffer_blocks) - 1
+        self._window_starts = np.concatenate([[0], ends[cut], [self.n_rows]]).astype(np.int64)
+        self._epoch = epoch
+
+    def _load(self, epoch: int, window: int) -> None:
+        if self._window == (epoch, window):
+            return
+        self._set_epoch(epoch)
+        self._table = None  # release the previous window before reading the next
+        ids = self._order[window * self.buffer_blocks : (window + 1) * self.buffer_blocks]
+        parts = [self._read_block(int(b)) for b in ids]
+        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        rows = np.concatenate(
+            [np.arange(self.starts[b], self.starts[b] + self.lengths[b]) for b in ids]
+        )
+        if self.shuffle:
+            perm = _core.permutation(len(rows), _key(self.seed, self.name, epoch, window)).astype(
+                np.int64
+            )
+            table = table.take(perm)
+            rows = rows[perm]
+        self._table = table.combine_chunks()
+        self._rows = rows
+        self._window = (epoch, window)
+
+    def take(self, ranks: np.ndarray) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+        """Rows at consumption indices ``ranks`` (ascending): ``(text/id table, epoch, row)``."""
+        n = self.n_rows
+        epochs = ranks // n
+        offsets = ranks % n
+        tables, rows = [], []
+        i = 0
+        while i < len(ranks):
+            e = int(epochs[i])
+            self._set_epoch(e)
+            w = int(np.searchsorted(self._window_starts, offsets[i], side="right") - 1)
+            w_end = self._window_starts[w + 1]
+            # Within one epoch the offsets increase; the next epoch starts again at 0.
+            e_end = i + int(np.searchsorted(epochs[i:], e, side="right"))
+            j = i + int(np.searchsorted(offsets[i:e_end], w_end, side="left"))
+            self._load(e, w)
+            assert self._table is not None
+            pos = offsets[i:j] - self._window_starts[w]
+            if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
+                tables.append(self._table.slice(int(pos[0]), len(pos)))
+            else:
+                tables.append(self._table.take(pos))
+            rows.append(self._rows[pos])
+            i = j
+        table = pa.concat_tables(tables) if len(tables) != 1 else tables[0]
+        return table, epochs, (np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64))
+
+
+def _has_id(f: Path, text_column: str, id_column: str | None) -> bool:
+    """Whether file ``f`` has its own id column (else ids are generated, as read_batches does)."""
+    if id_column is not None:
+        return True  # scan_schema checked that every file has it
+    try:
+        scan_schema(f, text_column, ID, columns=[])
+    except InputError:
+        return False
+    return True
+
+
+def _gen_ids(name: str, first: int, n: int) -> pa.Array:
+    """``"<name>:<row>"`` for rows ``first .. first + n`` (the ids :func:`read_batches` makes)."""
+    rows = pc.cast(pa.array(np.arange(first, first + n, dtype=np.int64)), pa.large_string())
+    return pc.binary_join_element_wise(
+        pa.scalar(name + ":", pa.large_string()), rows, pa.scalar("", pa.large_string())
+    )
+
+
+def _standard(table: pa.Table, text_column: str, id_name: str) -> pa.Table:
+    """``text`` and ``id`` as large strings (ids of any type become their string form)."""
+    text = table.column(text_column)
+    ids = table.column(id_name)
+    if text.type != pa.large_string():
+        text = text.cast(pa.large_string())
+    if ids.type != pa.large_string():
+        ids = ids.cast(pa.large_string())
+    return pa.table({TEXT: text, ID: ids})
