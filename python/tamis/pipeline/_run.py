@@ -143,8 +143,14 @@ class RunFolder:
     def log(self, event: dict[str, Any]) -> None:
         """Append one line to ``log.jsonl`` (flushed, so a killed run keeps it)."""
         event = {"time": round(time.time(), 3), "pid": os.getpid(), **event}
-        with open(self.path / "log.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(event, default=str) + "\n")
+        path = self.path / "log.jsonl"
+        with open(path, "a+b") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell():  # a line cut by kill -9 is ended, so the next one stays whole
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+            f.write((json.dumps(event, default=str) + "\n").encode())
 
     def step_dir(self, index: int, config: StepConfig, fp: str) -> Path:
         """The step's folder, cleared if it was made by other parameters (or another layout)."""
