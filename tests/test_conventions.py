@@ -17,6 +17,7 @@ MODULES = [
     "tamis.importance",
     "tamis.sensitivity",
     "tamis.balance",
+    "tamis.cluster",
     "tamis.scoring",
     "tamis.mix",
 ]
@@ -81,7 +82,9 @@ def cli_actions():
                 yield name, action
 
 
-@pytest.mark.parametrize("cmd", ["features", "stats", "dsir", "dedup", "score", "coreset"])
+@pytest.mark.parametrize(
+    "cmd", ["features", "stats", "dsir", "dedup", "score", "coreset", "cluster", "semdedup"]
+)
 def test_cli_flags_are_parameter_names(cmd):
     for name, action in cli_actions():
         if name != cmd or action.option_strings == ["-k"]:

@@ -6,7 +6,7 @@ holds the Arrow I/O, the public API and the command line.
 
 import warnings
 
-from tamis import _core, sensitivity
+from tamis import _core, cluster, sensitivity
 from tamis._base import Selection
 from tamis._core import __version__
 from tamis.balance import EntryMatcher, UCBBandit, cap_per_group, mig_select
@@ -63,6 +63,7 @@ __all__ = [
     "__version__",
     "candidate_pairs",
     "cap_per_group",
+    "cluster",
     "cluster_band_keys",
     "color_filter",
     "datasketch_permutations",

@@ -30,6 +30,8 @@ __all__ = [
     "keep_policy",
     "keyed_uniforms",
     "kl_reduction",
+    "kmeans_assign",
+    "kmeans_fit",
     "leverage_scores",
     "lewis_weights",
     "line_hashes",
@@ -38,6 +40,7 @@ __all__ = [
     "linear_fit",
     "lsh_clusters",
     "lsh_params",
+    "merge_centroids",
     "mig_greedy",
     "mix_integer_weights",
     "mix_reweight",
@@ -48,6 +51,7 @@ __all__ = [
     "sample",
     "sample_with_replacement",
     "select_sequential",
+    "semdedup",
     "sensitivity_scores",
     "sequential_capacities",
     "split_k",
@@ -609,3 +613,67 @@ def mix_reweight(
 
 def permutation(n: int, seed: int) -> npt.NDArray[np.uint64]:
     """A seeded uniform permutation of ``0..n`` (Fisher-Yates over SplitMix64)."""
+
+# --- kmeans (rust/src/kmeans/) -------------------------------------------------------------------
+
+def kmeans_fit(
+    x: _FloatMatrix,
+    k: int,
+    *,
+    metric: str = "l2",
+    init: str = "k-means++",
+    algorithm: str = "lloyd",
+    batch_size: int = 1024,
+    max_iter: int = 100,
+    tol: float = 1e-4,
+    n_init: int = 1,
+    seed: int = 0,
+    n_threads: Optional[int] = None,
+) -> tuple[
+    _FloatMatrix,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    float,
+    npt.NDArray[np.int64],
+    int,
+    bool,
+]:
+    """k-means of a float32/float64 matrix (centroids in its dtype).
+
+    Returns ``(centroids, labels, distances, inertia, counts, n_iter, converged)``.
+    """
+
+def kmeans_assign(
+    x: _FloatMatrix,
+    centroids: _FloatMatrix,
+    *,
+    metric: str = "l2",
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Nearest centroid and squared distance of each row (same dtype for both matrices)."""
+
+def merge_centroids(
+    centroids: npt.NDArray[np.float64],
+    *,
+    weights: Optional[npt.NDArray[np.float64]] = None,
+    linkage: str = "ward",
+    n_clusters: Optional[int] = None,
+    threshold: Optional[float] = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Agglomerative merging of centroids: ``(labels, Z)`` with SciPy's linkage layout."""
+
+def semdedup(
+    x: _FloatMatrix,
+    labels: npt.NDArray[np.int64],
+    tie: npt.NDArray[np.uint64],
+    eps: float,
+    *,
+    centroids: Optional[_FloatMatrix] = None,
+    score: Optional[npt.NDArray[np.float64]] = None,
+    keep: str = "farthest",
+    rule: str = "paper",
+    n_threads: Optional[int] = None,
+) -> tuple[
+    npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]
+]:
+    """SemDeDup inside clusters: ``(keep, duplicate_of, similarity, rank)`` per row."""

@@ -104,3 +104,21 @@ def check_counts(name: str, value: Any, ndim: int, length: Optional[int] = None)
         if bad.size:
             raise ValueError(f"{name} must be >= 0, got {a.flat[bad[0]]} at flat index {bad[0]}")
     return np.ascontiguousarray(a, dtype=np.uint64)
+
+
+def check_matrix(X: Any, name: str = "X") -> np.ndarray:
+    """``X`` as a C-contiguous float32/float64 2-D array (no copy when it already is one).
+
+    Other numeric dtypes become float64; sparse matrices, non-numeric arrays and arrays that are
+    not 2-D raise naming ``name``.
+    """
+    if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
+        raise TypeError(f"{name} must be a dense array; sparse input: call .toarray() first")
+    a = np.asarray(X)
+    if a.dtype not in (np.float32, np.float64):
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+            raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+        a = a.astype(np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n rows × d columns), got {a.ndim}-D")
+    return np.ascontiguousarray(a)

@@ -10,6 +10,7 @@ pub mod column;
 pub mod error;
 pub mod hash;
 pub mod importance;
+pub mod kmeans;
 pub mod linear;
 pub mod minhash;
 pub mod mix;

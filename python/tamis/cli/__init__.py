@@ -16,6 +16,7 @@ from typing import Any, Callable
 from tamis import __version__
 from tamis.cli import (
     balance,
+    cluster,
     coreset,
     dedup,
     dsir,
@@ -25,6 +26,7 @@ from tamis.cli import (
     report,
     run,
     score,
+    semdedup,
     stats,
 )
 from tamis.cli._common import renamed_flag_warnings
@@ -42,6 +44,8 @@ COMMANDS: list[Callable[[Any], None]] = [
     report.add,
     balance.add,
     mix.add,
+    cluster.add,
+    semdedup.add,
 ]
 
 

@@ -12,23 +12,12 @@ from typing import Any, Optional
 import numpy as np
 
 from tamis import _core
-from tamis._validation import check_int, check_seed, check_threads
+from tamis._validation import check_int, check_matrix, check_seed, check_threads
 
 SCHEMES = ("lewis", "leverage", "root_leverage", "mixed", "uniform")
 
 
-def _as_matrix(A: Any, name: str = "A") -> np.ndarray:
-    """A C-contiguous float32/float64 2-D array (no copy when it already is one)."""
-    if hasattr(A, "toarray") and not isinstance(A, np.ndarray):
-        raise TypeError(f"{name} must be a dense array; sparse input: call .toarray() first")
-    a = np.asarray(A)
-    if a.dtype not in (np.float32, np.float64):
-        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-            raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
-        a = a.astype(np.float64)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n rows × d columns), got {a.ndim}-D")
-    return np.ascontiguousarray(a)
+_as_matrix = check_matrix
 
 
 def _check_p(p: Any) -> float:

@@ -5,6 +5,7 @@ mod balance;
 mod convert;
 mod errors;
 mod importance;
+mod kmeans;
 mod linear;
 mod minhash;
 mod mix;
@@ -35,6 +36,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ngram::PyFeaturizer>()?;
     balance::register(m)?;
     importance::register(m)?;
+    kmeans::register(m)?;
     linear::register(m)?;
     minhash::register(m)?;
     mix::register(m)?;
