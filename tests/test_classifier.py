@@ -220,6 +220,9 @@ def test_classifier_select_is_a_keyed_gumbel_top_k(selection_task):
     np.testing.assert_allclose(sel.log_odds, z[want])
     np.testing.assert_allclose(sel.key, z[want] + noise[want])
     assert sel.ids == raw.column("id").take(pa.array(want)).to_pylist()
+    cold = classifier_select(raw, target, 50, seed=3, temperature=0.25, classifier=clf)
+    want = np.sort(np.argsort(-(4 * z + noise), kind="stable")[:50])
+    np.testing.assert_array_equal(cold.indices, want)
     # Top-k takes the largest log-odds.
     top = classifier_select(raw, target, 50, method="topk", classifier=clf)
     np.testing.assert_array_equal(top.indices, np.sort(np.argsort(-z, kind="stable")[:50]))
@@ -243,6 +246,8 @@ def test_classifier_select_ignores_sharding_and_order(selection_task):
     assert d.ids != a.ids
     with pytest.raises(ValueError, match="k"):
         classifier_select(raw, target, 0, classifier=clf)
+    with pytest.raises(ValueError, match="temperature"):
+        classifier_select(raw, target, 5, temperature=0.0, classifier=clf)
     with pytest.raises(ValueError, match="method"):
         classifier_select(raw, target, 5, method="replacement", classifier=clf)
 

@@ -148,7 +148,7 @@ def add(sub: Any) -> None:
     t.add_argument(
         "--class-weight", choices=["balanced"], default=None, help="reweigh classes to equal mass"
     )
-    t.add_argument("--tol", type=float, default=1e-6, help="gradient tolerance")
+    t.add_argument("--tol", type=float, default=1e-4, help="gradient tolerance")
     t.add_argument("--max-iter", type=int, default=1000, help="L-BFGS iterations at most")
     t.add_argument("--seed", type=int, default=0, help="n-gram hash seed")
     t.add_argument("--text-column", default="text", help="column holding the documents")

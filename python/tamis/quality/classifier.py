@@ -84,7 +84,8 @@ class HashedClassifier(Estimator):
     fit_intercept
         Fit an unpenalised intercept.
     tol
-        Stop when the largest absolute gradient entry is ``<= tol``.
+        Stop when the largest absolute gradient entry is ``<= tol`` (scikit-learn's default
+        on the same objective; ``1e-8`` and below reproduce it to about 1e-6).
     max_iter
         L-BFGS iterations at most.
     seed
@@ -114,7 +115,7 @@ class HashedClassifier(Estimator):
         l2: float = 1e-5,
         class_weight: Union[str, dict[Any, float], None] = None,
         fit_intercept: bool = True,
-        tol: float = 1e-6,
+        tol: float = 1e-4,
         max_iter: int = 1000,
         seed: int = 0,
         n_threads: Optional[int] = None,
@@ -397,6 +398,7 @@ def classifier_select(
     *,
     method: str = "gumbel",
     seed: int = 0,
+    temperature: float = 1.0,
     classifier: Optional[HashedClassifier] = None,
     text_column: str = "text",
     id_column: Optional[str] = None,
@@ -410,8 +412,8 @@ def classifier_select(
     unlabelled, mostly non-target), unless ``classifier`` is already fitted. Every raw document
     then gets its log-odds ``z``; ``method="gumbel"`` takes the ``k`` largest ``z + G`` where
     ``G`` is standard Gumbel noise keyed by ``(seed, document id)``, a sample without
-    replacement with probabilities proportional to the odds ``exp(z)``; ``"topk"`` takes the
-    ``k`` largest ``z``. Keys depend only on the id, never on the position, so sharding or batch
+    replacement with probabilities proportional to the odds ``exp(z)`` (``exp(z / temperature)``
+    with ``temperature``); ``"topk"`` takes the ``k`` largest ``z``. Keys depend only on the id, never on the position, so sharding or batch
     size cannot change the result (the DSIR machinery of :mod:`tamis.importance.stream`).
 
     Parameters
@@ -424,6 +426,9 @@ def classifier_select(
         ``"gumbel"`` or ``"topk"``.
     seed
         Seed of the Gumbel noise.
+    temperature
+        Keys are ``z / temperature + G``: below 1 the sample concentrates on the highest
+        log-odds (``temperature -> 0`` is ``"topk"``), above 1 it spreads out.
     classifier
         A :class:`HashedClassifier` to fit (unfitted) or to use as it is (fitted).
     text_column, id_column
@@ -436,13 +441,16 @@ def classifier_select(
     Returns
     -------
     Selection
-        ``indices`` in input order, ``ids``, columns ``log_odds`` and ``key`` (the sort key),
+        ``indices`` in input order, ``ids``, columns ``log_odds`` and ``key`` (the sort key,
+        ``log_odds / temperature + G``),
         method ``"classifier/<method>"``; ``info`` holds ``n_iter`` and ``fit_seconds``.
     """
     k = check_int("k", k, 1)
     if method not in SELECT_METHODS:
         raise ValueError(f"method must be one of {SELECT_METHODS}, got {method!r}")
     seed = check_seed(seed)
+    if not (isinstance(temperature, (int, float)) and np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
     clf = classifier
     if clf is None:
         clf = HashedClassifier(
@@ -458,7 +466,7 @@ def classifier_select(
         positions = np.arange(state.n_rows, state.n_rows + batch.num_rows, dtype=np.uint64)
         z = clf.decision_function(batch.column(text_column))
         idh = stream.id_hashes(batch.column(id_col))
-        keys = stream.keys_for_batch(z[:, None], idh, method=method, seed=seed)
+        keys = stream.keys_for_batch(z[:, None] / temperature, idh, method=method, seed=seed)
         kept = state.push(keys, idh, positions, np.ones(len(z), dtype=bool))
         if kept.any():
             idx = np.flatnonzero(kept)
