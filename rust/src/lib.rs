@@ -15,6 +15,7 @@ pub mod linear;
 pub mod minhash;
 pub mod mix;
 pub mod ngram;
+pub mod ot;
 pub mod parallel;
 pub mod rng;
 pub mod sensitivity;

@@ -10,6 +10,7 @@ mod linear;
 mod minhash;
 mod mix;
 mod ngram;
+mod ot;
 mod sensitivity;
 mod text;
 
@@ -40,6 +41,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     linear::register(m)?;
     minhash::register(m)?;
     mix::register(m)?;
+    ot::register(m)?;
     sensitivity::register(m)?;
     Ok(())
 }
