@@ -54,6 +54,8 @@ __all__ = [
     "semdedup",
     "sensitivity_scores",
     "sequential_capacities",
+    "sinkhorn_cost",
+    "sinkhorn_points",
     "split_k",
     "text_hashes",
     "tokenize",
@@ -408,6 +410,38 @@ def candidate_rows(
     n_threads: Optional[int] = None,
 ) -> npt.NDArray[np.bool_]:
     """Rows sharing at least one band with another row."""
+
+# --- ot (log-domain Sinkhorn; documented API in tamis.select) ---
+_SinkhornOut: TypeAlias = tuple[
+    float, npt.NDArray[np.float64], npt.NDArray[np.float64], int, float, bool
+]
+
+def sinkhorn_points(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    *,
+    eps: float,
+    metric: str = "sqeuclidean",
+    max_iter: int = 1000,
+    tol: float = 1e-9,
+    cache_bytes: int = 1073741824,
+    n_threads: Optional[int] = None,
+) -> _SinkhornOut:
+    """Entropic OT between point clouds: ``(cost, f, g, n_iter, err, converged)``."""
+
+def sinkhorn_cost(
+    cost: npt.NDArray[np.float64],
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    *,
+    eps: float,
+    max_iter: int = 1000,
+    tol: float = 1e-9,
+    n_threads: Optional[int] = None,
+) -> _SinkhornOut:
+    """Entropic OT for a cost matrix (POT's ``sinkhorn_log``): ``(cost, f, g, n_iter, err, converged)``."""
 
 # --- sensitivity (l_p sensitivity sampling; documented API in tamis.sensitivity) ---
 _FloatMatrix: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]

@@ -26,6 +26,7 @@ from tamis.cli import (
     report,
     run,
     score,
+    select,
     semdedup,
     stats,
 )
@@ -40,6 +41,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     score.add,
     coreset.add,
     quality.add,
+    select.add,
     run.add,
     report.add,
     balance.add,

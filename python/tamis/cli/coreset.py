@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         if id_col is not None:
             cols.append(id_col)
         table = pq.read_table(args.input, columns=cols)
-        A = _embedding_matrix(table.column(args.embedding_column), args.embedding_column)
+        A = c.embedding_matrix(table.column(args.embedding_column), args.embedding_column)
         ids = table.column(id_col) if id_col else np.arange(table.num_rows, dtype=np.int64)
         source = str(args.input)
     cs = coreset(

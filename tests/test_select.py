@@ -1,0 +1,129 @@
+"""Target selection on embeddings: Sinkhorn against POT, GOT-D, nearest-target retrieval."""
+
+import numpy as np
+import pytest
+
+from tamis import Selection
+from tamis.select import gradient_select, nearest_select, sinkhorn
+from tamis.select._knn import nearest
+
+ot = pytest.importorskip("ot")
+
+
+def _clouds(n=300, m=40, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), rng.normal(size=(m, d)) + 0.3
+
+
+@pytest.mark.parametrize("metric", ["sqeuclidean", "cosine"])
+@pytest.mark.parametrize("eps", [1.0, 0.05, 0.005])
+def test_sinkhorn_equals_pot(metric, eps):
+    x, y = _clouds()
+    if metric == "sqeuclidean":
+        x, y = x / 4, y / 4  # costs of order 1, so eps = 0.005 is a hard case
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0.5, 1.5, len(x))
+    a /= a.sum()
+    b = np.full(len(y), 1 / len(y))
+    m = ot.dist(x, y, metric=metric)
+    plan, log = ot.bregman.sinkhorn_log(a, b, m, eps, numItermax=3000, stopThr=1e-10, log=True)
+    cost = ot.sinkhorn2(a, b, m, eps, method="sinkhorn_log", numItermax=3000, stopThr=1e-10)
+    for kwargs in ({"max_memory": 1 << 30}, {"max_memory": 0}):  # cached, streamed
+        got = sinkhorn(x, y, a=a, b=b, eps=eps, metric=metric, max_iter=3000, tol=1e-10, **kwargs)
+        assert got.n_iter == log["niter"]
+        np.testing.assert_allclose(got.f, eps * log["log_u"], rtol=1e-6, atol=1e-9 * eps)
+        np.testing.assert_allclose(got.g, eps * log["log_v"], rtol=1e-6, atol=1e-9 * eps)
+        np.testing.assert_allclose(got.cost, float(cost), rtol=1e-6)
+    given = sinkhorn(None, None, cost=m, a=a, b=b, eps=eps, max_iter=3000, tol=1e-10)
+    np.testing.assert_allclose(given.f, eps * log["log_u"], rtol=1e-6, atol=1e-9 * eps)
+    # The plan's marginals.
+    p = np.exp((-m + given.f[:, None] + given.g[None, :]) / eps)
+    np.testing.assert_allclose(p.sum(1), a, rtol=1e-8)
+    np.testing.assert_allclose(p, plan, rtol=1e-5, atol=1e-12)
+
+
+def test_sinkhorn_same_for_any_thread_count_and_float32():
+    x, y = _clouds(n=1000, m=30)
+    one = sinkhorn(x, y, eps=0.05, n_threads=1)
+    two = sinkhorn(x, y, eps=0.05, n_threads=2, max_memory=0)
+    assert one.cost == two.cost
+    np.testing.assert_array_equal(one.f, two.f)
+    f32 = sinkhorn(x.astype(np.float32), y.astype(np.float32), eps=0.05)
+    np.testing.assert_allclose(f32.f, one.f, rtol=1e-4, atol=1e-7)
+
+
+def test_sinkhorn_bad_input_names_the_parameter():
+    x, y = _clouds(n=10, m=4)
+    with pytest.raises(ValueError, match="eps must be a positive number"):
+        sinkhorn(x, y, eps=0)
+    with pytest.raises(ValueError, match="metric must be 'cosine' or 'sqeuclidean'"):
+        sinkhorn(x, y, metric="l1")
+    with pytest.raises(ValueError, match="a must have one mass per point"):
+        sinkhorn(x, y, a=np.ones(3))
+    with pytest.raises(ValueError, match="positive finite masses, item 1"):
+        sinkhorn(x, y, a=np.array([1.0, 0.0, *[1.0] * 8]))
+    with pytest.raises(ValueError, match="dimensions"):
+        sinkhorn(x, y[:, :3])
+    with pytest.raises(ValueError, match="target row 0 is all zeros"):
+        sinkhorn(x, np.zeros((2, x.shape[1])))
+    with pytest.raises(ValueError, match="must be finite"):
+        sinkhorn(np.full((2, 3), np.nan), y[:, :3])
+
+
+def test_gradient_select_takes_the_most_negative_potentials():
+    rng = np.random.default_rng(3)
+    target = rng.normal(size=(30, 8)) + 2.0
+    near = rng.normal(size=(50, 8)) + 2.0  # the pool part that looks like the target
+    far = rng.normal(size=(450, 8)) - 2.0
+    pool = np.concatenate([far, near])
+    sel = gradient_select(pool, target, k=40, eps=0.1, metric="sqeuclidean")
+    assert isinstance(sel, Selection)
+    assert sel.method == "otgrad"
+    assert (np.diff(sel.indices) > 0).all()
+    res = sinkhorn(pool, target, eps=0.1, metric="sqeuclidean")
+    expected = np.sort(np.argsort(res.f, kind="stable")[:40])
+    np.testing.assert_array_equal(sel.indices, expected)
+    np.testing.assert_allclose(sel.potential, res.f[sel.indices])
+    assert (sel.indices >= 450).mean() > 0.9  # the selection comes from the target-like part
+    n = len(pool)
+    np.testing.assert_allclose(sel.gradient, (n * sel.potential - res.f.sum()) / (n - 1))
+    rounds = gradient_select(pool, target, k=40, eps=0.1, metric="sqeuclidean", rounds=4)
+    assert len(np.unique(rounds.indices)) == 40
+    assert sorted(set(rounds.round.tolist())) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="k must be"):
+        gradient_select(pool, target, k=0)
+
+
+def test_nearest_equals_brute_force():
+    rng = np.random.default_rng(5)
+    pool = rng.normal(size=(20_000, 12))
+    pool[7] = pool[3]  # an exact tie: the lower row first
+    target = rng.normal(size=(9, 12))
+    target[0] = pool[3]
+    rows, sims = nearest(pool, target, 25)
+    unit = pool / np.linalg.norm(pool, axis=1, keepdims=True)
+    t = target / np.linalg.norm(target, axis=1, keepdims=True)
+    full = t @ unit.T
+    for j in range(len(target)):
+        order = np.lexsort((np.arange(len(pool)), -full[j]))[:25]
+        np.testing.assert_array_equal(rows[j], order)
+        np.testing.assert_allclose(sims[j], full[j, order])
+    assert rows[0][:2].tolist() == [3, 7]
+    rows2, _ = nearest(pool, target, 5, metric="sqeuclidean")
+    d2 = ((target[:, None, :] - pool[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_array_equal(rows2, np.argsort(d2, axis=1, kind="stable")[:, :5])
+
+
+def test_nearest_select_spreads_over_the_target():
+    rng = np.random.default_rng(6)
+    pool = rng.normal(size=(5000, 6))
+    target = rng.normal(size=(20, 6))
+    sel = nearest_select(pool, target, k=60, ids=[f"d{i}" for i in range(5000)])
+    assert len(np.unique(sel.indices)) == 60
+    assert (np.diff(sel.indices) > 0).all()
+    assert sel.ids[0] == f"d{sel.indices[0]}"
+    rows, _ = nearest(pool, target, 3)
+    assert set(rows[:, 0].tolist()) <= set(sel.indices.tolist())  # every target's best
+    assert np.bincount(sel.target, minlength=20).min() >= 2
+    with pytest.raises(ValueError, match="raise per_target"):
+        nearest_select(pool, target[:1], k=10, per_target=3)
