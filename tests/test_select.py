@@ -26,8 +26,12 @@ def test_sinkhorn_equals_pot(metric, eps):
     a /= a.sum()
     b = np.full(len(y), 1 / len(y))
     m = ot.dist(x, y, metric=metric)
-    plan, log = ot.bregman.sinkhorn_log(a, b, m, eps, numItermax=3000, stopThr=1e-10, log=True)
-    cost = ot.sinkhorn2(a, b, m, eps, method="sinkhorn_log", numItermax=3000, stopThr=1e-10)
+    plan, log = ot.bregman.sinkhorn_log(
+        a, b, m, eps, numItermax=3000, stopThr=1e-10, log=True, warn=False
+    )
+    cost = ot.sinkhorn2(
+        a, b, m, eps, method="sinkhorn_log", numItermax=3000, stopThr=1e-10, warn=False
+    )
     for kwargs in ({"max_memory": 1 << 30}, {"max_memory": 0}):  # cached, streamed
         got = sinkhorn(x, y, a=a, b=b, eps=eps, metric=metric, max_iter=3000, tol=1e-10, **kwargs)
         assert got.n_iter == log["niter"]
@@ -124,6 +128,77 @@ def test_nearest_select_spreads_over_the_target():
     assert sel.ids[0] == f"d{sel.indices[0]}"
     rows, _ = nearest(pool, target, 3)
     assert set(rows[:, 0].tolist()) <= set(sel.indices.tolist())  # every target's best
-    assert np.bincount(sel.target, minlength=20).min() >= 2
+    # The merge rule, by hand: rank 1 of every target point (more similar first), then rank 2...
+    rows, sims = nearest(pool, target, sel.per_target)
+    pairs = sorted(
+        (r, -sims[t, r], t, rows[t, r]) for t in range(len(target)) for r in range(rows.shape[1])
+    )
+    chosen: list[int] = []
+    for *_, row in pairs:
+        if row not in chosen:
+            chosen.append(int(row))
+    np.testing.assert_array_equal(sel.indices, np.sort(chosen[:60]))
     with pytest.raises(ValueError, match="raise per_target"):
         nearest_select(pool, target[:1], k=10, per_target=3)
+
+
+def _embedded_corpus(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(9)
+    pool = rng.normal(size=(400, 8)).astype(np.float32)
+    target = (rng.normal(size=(30, 8)) + 1.5).astype(np.float32)
+    pool[:40] += 1.5  # a target-like part
+    texts = [f"document number {i}" for i in range(400)]
+
+    def table(emb, prefix):
+        col = pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), emb.shape[1])
+        ids = [f"{prefix}{i:04d}" for i in range(len(emb))]
+        return pa.table({"id": ids, "text": texts[: len(emb)], "embedding": col})
+
+    pq.write_table(table(pool[:250], "a"), tmp_path / "pool-1.parquet")
+    pq.write_table(table(pool[250:], "b"), tmp_path / "pool-2.parquet")
+    pq.write_table(table(target, "t"), tmp_path / "target.parquet")
+    return pool, target
+
+
+@pytest.mark.parametrize("method", ["otgrad", "knn"])
+def test_cli_select_equals_the_api(tmp_path, method):
+    import pyarrow.parquet as pq
+
+    from tamis.cli import main
+
+    pool, target = _embedded_corpus(tmp_path)
+    out = tmp_path / "out.parquet"
+    inputs = [str(tmp_path / "pool-1.parquet"), str(tmp_path / "pool-2.parquet")]
+    args = ["select", *inputs, "--target", str(tmp_path / "target.parquet"), "-k", "25"]
+    assert main([*args, "--method", method, "-o", str(out), "-q"]) == 0
+    got = pq.read_table(out)
+    if method == "otgrad":
+        expected = gradient_select(pool, target, 25)
+        np.testing.assert_allclose(got.column("potential").to_numpy(), expected.potential)
+    else:
+        expected = nearest_select(pool, target, 25)
+        np.testing.assert_allclose(got.column("similarity").to_numpy(), expected.similarity)
+    ids = [("a" if i < 250 else "b") + f"{i if i < 250 else i - 250:04d}" for i in expected.indices]
+    assert got.column("id").to_pylist() == ids
+    assert got.column_names[:3] == ["id", "text", "embedding"]
+    assert main([*args, "--embedding-column", "nope", "-o", str(tmp_path / "x.parquet")]) == 1
+
+
+def test_cli_select_classifier_equals_the_api(tmp_path):
+    import pyarrow.parquet as pq
+    from tests.conftest import SAMPLE
+
+    from tamis.cli import main
+    from tamis.quality import classifier_select
+
+    raw, target = str(SAMPLE / "corpus.jsonl.gz"), str(SAMPLE / "target.jsonl.gz")
+    out = tmp_path / "out.parquet"
+    args = ["select", raw, "--target", target, "--method", "classifier", "-k", "50"]
+    assert main([*args, "--seed", "4", "-o", str(out), "-q"]) == 0
+    got = pq.read_table(out)
+    expected = classifier_select(raw, target, 50, seed=4)
+    assert got.column("id").to_pylist() == list(expected.ids)
+    np.testing.assert_allclose(got.column("log_odds").to_numpy(), expected.log_odds)

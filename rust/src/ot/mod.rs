@@ -25,6 +25,9 @@
 //! temporaries per iteration, one thread for `exp`); no maintained Rust crate has a batched,
 //! streaming log-domain Sinkhorn.
 
+// x, y, a, b, f, g, n, m, d, M: the names of the formulas (and of POT's API).
+#![allow(clippy::many_single_char_names)]
+
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatRef, Par};
 use rayon::prelude::*;
@@ -148,7 +151,9 @@ impl<'a> CostBlocks<'a> {
                         format!("'cosine' needs non-zero vectors; {name} row {i} is all zeros"),
                     ));
                 }
-                norms.iter_mut().for_each(|v| *v = v.sqrt());
+                for v in norms.iter_mut() {
+                    *v = v.sqrt();
+                }
             }
         }
         Ok(Self {
@@ -456,6 +461,7 @@ pub fn sinkhorn_points(
 ///
 /// # Errors
 /// As [`sinkhorn_points`]; a non-finite cost.
+#[allow(clippy::too_many_arguments)]
 pub fn sinkhorn_cost(
     cost: &[f64],
     n: usize,

@@ -1,5 +1,8 @@
 //! Binding of `ot`: log-domain Sinkhorn between point clouds or for a given cost matrix.
 
+// x, y, a, b, f, g, n, m, d, M: the names of the formulas (and of POT's API).
+#![allow(clippy::many_single_char_names)]
+
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
@@ -29,7 +32,7 @@ fn out(py: Python<'_>, s: ot::Sinkhorn) -> SinkhornOut<'_> {
 }
 
 #[pyfunction(name = "sinkhorn_points")]
-#[pyo3(signature = (x, y, a, b, *, eps, metric = "sqeuclidean", max_iter = 1000, tol = 1e-9, cache_bytes = 1 << 30, n_threads = None))]
+#[pyo3(signature = (x, y, a, b, *, eps, metric = "sqeuclidean", max_iter = 1000, tol = 1e-9, cache_bytes = 1_073_741_824, n_threads = None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sinkhorn_points_py<'py>(
     py: Python<'py>,
@@ -47,7 +50,10 @@ pub(crate) fn sinkhorn_points_py<'py>(
     let metric = choice(
         "metric",
         metric,
-        &[("sqeuclidean", Metric::SqEuclidean), ("cosine", Metric::Cosine)],
+        &[
+            ("sqeuclidean", Metric::SqEuclidean),
+            ("cosine", Metric::Cosine),
+        ],
     )?;
     let (xs, n, d) = matrix(&x, "x")?;
     let (ys, m, dy) = matrix(&y, "y")?;
@@ -87,9 +93,8 @@ pub(crate) fn sinkhorn_cost_py<'py>(
         tol,
         cache_bytes: 0,
     };
-    let s = py.compute_interruptible(|stop| {
-        ot::sinkhorn_cost(c, n, m, a, b, &cfg, n_threads, stop)
-    })?;
+    let s =
+        py.compute_interruptible(|stop| ot::sinkhorn_cost(c, n, m, a, b, &cfg, n_threads, stop))?;
     Ok(out(py, s))
 }
 
