@@ -10,6 +10,7 @@ from typing_extensions import TypeAlias
 __all__ = [
     "MAX_NUM_PERM",
     "EntryMatcher",
+    "FastTextModel",
     "Featurizer",
     "ImportanceModel",
     "MinHasher",
@@ -711,3 +712,66 @@ def semdedup(
     npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]
 ]:
     """SemDeDup inside clusters: ``(keep, duplicate_of, similarity, rank)`` per row."""
+
+# --- fasttext (tamis.quality.fasttext) ----------------------------------------------------------
+
+@final
+class FastTextModel:
+    """A supervised fastText model (see :class:`tamis.quality.fasttext.FastTextModel`)."""
+
+    @staticmethod
+    def load(path: str) -> FastTextModel:
+        """Reads a ``.bin`` / ``.ftz`` file (ValueError naming the part if it is malformed)."""
+    @staticmethod
+    def from_bytes(data: bytes) -> FastTextModel:
+        """Reads a model from the bytes of its file."""
+    @property
+    def labels(self) -> list[str]:
+        """Label names with their ``__label__`` prefix."""
+    @property
+    def dim(self) -> int:
+        """Hidden dimension."""
+    @property
+    def loss(self) -> str:
+        """``softmax``, ``hs``, ``ova`` or ``ns``."""
+    @property
+    def word_ngrams(self) -> int:
+        """Longest word n-gram."""
+    @property
+    def minn(self) -> int:
+        """Shortest character n-gram."""
+    @property
+    def maxn(self) -> int:
+        """Longest character n-gram (0: none)."""
+    @property
+    def bucket(self) -> int:
+        """Hash buckets."""
+    @property
+    def n_words(self) -> int:
+        """In-vocabulary words."""
+    @property
+    def quantized(self) -> bool:
+        """Whether the input matrix is product-quantized."""
+    def predict(
+        self,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid = None,
+        *,
+        k: int = 1,
+        threshold: float = 0.0,
+        n_threads: Optional[int] = None,
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+        """Top-k label indices (-1: none) and probabilities, both ``(n, k)``."""
+    def label_probs(
+        self,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid = None,
+        *,
+        label: int,
+        n_threads: Optional[int] = None,
+    ) -> npt.NDArray[np.float64]:
+        """Probability of one label per row (0.0: not reported, NaN: null row)."""
+    def input_rows(self, text: str) -> list[int]:
+        """Input-matrix rows of one text (words, subwords, word n-grams)."""

@@ -45,6 +45,10 @@ pub enum Error {
         /// Bytes requested (exact: computed in 128 bits, so it never overflows).
         bytes: u128,
     },
+    /// A model file (fastText `.bin` / `.ftz`) is not a model tamis can read, is truncated, or
+    /// its parts disagree; the message says which part and at which offset.
+    #[error("invalid model file: {0}")]
+    InvalidModel(String),
     /// The computation was stopped from outside (Ctrl-C) between two units of work.
     #[error("interrupted")]
     Interrupted,

@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod balance;
 pub mod column;
 pub mod error;
+pub mod fasttext;
 pub mod hash;
 pub mod importance;
 pub mod kmeans;

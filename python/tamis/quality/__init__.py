@@ -9,9 +9,11 @@ from tamis.quality.classifier import (
     classifier_select,
     score_table,
 )
+from tamis.quality.fasttext import FastTextModel
 from tamis.quality.preselect import bits_per_character, label_by_strength, predictive_strength
 
 __all__: list[str] = [
+    "FastTextModel",
     "HashedClassifier",
     "HashedFeatures",
     "bits_per_character",

@@ -4,6 +4,7 @@
 mod balance;
 mod convert;
 mod errors;
+mod fasttext;
 mod importance;
 mod kmeans;
 mod linear;
@@ -36,6 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(text::tokenize, m)?)?;
     m.add_class::<ngram::PyFeaturizer>()?;
     balance::register(m)?;
+    fasttext::register(m)?;
     importance::register(m)?;
     kmeans::register(m)?;
     linear::register(m)?;
