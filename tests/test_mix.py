@@ -526,7 +526,13 @@ def test_cli_plan_unimax_anneal_and_errors(domains, tmp_path):
         plan,
     )
     assert r.returncode == 0, r.stderr
-    assert json.loads(plan.read_text())["format"] == "tamis-mix-schedule"
+    sched = json.loads(plan.read_text())
+    assert sched["format"] == "tamis-mix-schedule"
+    phases = [ph["plan"] for ph in sched["phases"]]
+    assert [ph["start"] for ph in sched["phases"]] == [0.0, 0.8]
+    # each phase's budgets are its share of the run's budget
+    assert phases[0]["budget"] == pytest.approx(0.8 * 1_000_000)
+    assert phases[1]["budget"] == pytest.approx(0.2 * 1_000_000)
     out = tmp_path / "m.jsonl"
     r = tamis_cli("mix", "sample", plan, "-k", 1000, "-o", out, "-q")
     assert r.returncode == 0, r.stderr

@@ -80,16 +80,27 @@ def run_plan(args: argparse.Namespace) -> int:
     plan.paths = dict(sources)
     result: Plan | Schedule = plan
     if args.anneal_fraction is not None:
+        f = args.anneal_fraction
+        if not 0 < f < 1:
+            raise ValueError(f"--anneal-fraction must be in (0, 1), got {f}")
+        # Each phase's budgets are its share of the run's budget.
         hot = manual(
-            sizes, anneal_weights, budget=plan.budget, unit=args.unit, warn_epochs=args.warn_epochs
+            sizes,
+            anneal_weights,
+            budget=plan.budget * f,
+            unit=args.unit,
+            warn_epochs=args.warn_epochs,
         )
         hot.paths = dict(sources)
-        result = anneal(plan, hot, args.anneal_fraction, transition=args.transition)
+        plan = plan.scaled(1 - f)
+        result = anneal(plan, hot, f, transition=args.transition)
     params = {
         k: v for k, v in vars(args).items() if k not in ("func", "command", "mix_command", "quiet")
     }
     save(result, out, params)
     if out != "-":
+        if isinstance(result, Schedule):
+            print(f"first {1 - args.anneal_fraction:g} of training:")
         print(plan.table())
         if isinstance(result, Schedule):
             print(f"\nlast {args.anneal_fraction:g} of training ({args.transition}):")

@@ -90,6 +90,7 @@ class Source:
         self._window: tuple[int, int] | None = None
         self._table: pa.Table | None = None
         self._rows = np.zeros(0, dtype=np.int64)
+        self._perm = np.zeros(0, dtype=np.int64)
         self._pf: dict[int, pq.ParquetFile] = {}
 
     # --- reading --------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ class Source:
                 raise InputError(f"{f}: not a readable Parquet file ({e})") from None
         cols = [self.text_column] + ([id_name] if self._id_in_file[f] else [])
         try:
-            table = pf.read_row_group(rg, columns=cols)
+            table = pf.read_row_group(rg, columns=cols, use_threads=False)
         except (pa.ArrowException, OSError) as e:
             raise InputError(f"{f}: row group {rg} cannot be read ({e})") from None
         if not self._id_in_file[f]:
@@ -160,26 +161,31 @@ class Source:
         self._table = None  # release the previous window before reading the next
         ids = self._order[window * self.buffer_blocks : (window + 1) * self.buffer_blocks]
         parts = [self._read_block(int(b)) for b in ids]
-        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        # Chunked, not copied: rows are gathered once, by the sampler's single take per batch.
+        self._table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         rows = np.concatenate(
             [np.arange(self.starts[b], self.starts[b] + self.lengths[b]) for b in ids]
         )
         if self.shuffle:
-            perm = _core.permutation(len(rows), _key(self.seed, self.name, epoch, window)).astype(
-                np.int64
-            )
-            table = table.take(perm)
-            rows = rows[perm]
-        self._table = table.combine_chunks()
-        self._rows = rows
+            perm = _core.permutation(len(rows), _key(self.seed, self.name, epoch, window))
+            self._perm = perm.astype(np.int64)
+        else:
+            self._perm = np.arange(len(rows), dtype=np.int64)
+        self._rows = rows[self._perm]
         self._window = (epoch, window)
 
-    def take(self, ranks: np.ndarray) -> tuple[pa.Table, np.ndarray, np.ndarray]:
-        """Rows at consumption indices ``ranks`` (ascending): ``(text/id table, epoch, row)``."""
+    def take(
+        self, ranks: np.ndarray
+    ) -> tuple[list[tuple[pa.Table, np.ndarray]], np.ndarray, np.ndarray]:
+        """Rows at consumption indices ``ranks`` (ascending).
+
+        Returns ``(segments, epoch, row)``: ``segments`` are ``(window table, row indices into
+        it)`` in order (not gathered yet), ``epoch`` and ``row`` (natural row number) per rank.
+        """
         n = self.n_rows
         epochs = ranks // n
         offsets = ranks % n
-        tables, rows = [], []
+        segments, rows = [], []
         i = 0
         while i < len(ranks):
             e = int(epochs[i])
@@ -192,14 +198,10 @@ class Source:
             self._load(e, w)
             assert self._table is not None
             pos = offsets[i:j] - self._window_starts[w]
-            if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
-                tables.append(self._table.slice(int(pos[0]), len(pos)))
-            else:
-                tables.append(self._table.take(pos))
+            segments.append((self._table, self._perm[pos]))
             rows.append(self._rows[pos])
             i = j
-        table = pa.concat_tables(tables) if len(tables) != 1 else tables[0]
-        return table, epochs, (np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64))
+        return segments, epochs, (np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64))
 
 
 def _has_id(f: Path, text_column: str, id_column: str | None) -> bool:

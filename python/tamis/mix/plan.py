@@ -101,6 +101,20 @@ class Plan:
         raw = raw / raw.sum()
         return dict(zip(self.names, raw.tolist()))
 
+    def scaled(self, factor: float) -> Plan:
+        """The same weights with every budget (and so every epoch count) times ``factor``.
+
+        For one phase of a schedule: the phase's share of the whole run's budget.
+        """
+        f = float(factor)
+        sources = [
+            SourcePlan(s.name, s.available, s.weight, s.budget * f, s.epochs * f, s.documents)
+            for s in self.sources
+        ]
+        return Plan(
+            sources, self.scheme, self.unit, self.budget * f, dict(self.params), dict(self.paths)
+        )
+
     def table(self) -> str:
         """The per-source table as text."""
         width = max([len(n) for n in self.names] + [6])

@@ -238,39 +238,32 @@ class MixtureSampler:
         return np.concatenate(srcs), np.concatenate(ranks)
 
     def _batch(self, srcs: np.ndarray, ranks: np.ndarray) -> pa.RecordBatch:
-        parts, where = [], []
-        epochs, rows = [], []
-        for s in np.unique(srcs):
-            idx = np.flatnonzero(srcs == s)
-            table, ep, row = self._sources[int(s)].take(ranks[idx].astype(np.int64))
-            parts.append(table)
-            where.append(idx)
-            epochs.append(ep)
-            rows.append(row)
+        """The documents at schedule steps ``(srcs, ranks)``, gathered by one ``take``."""
         n = len(srcs)
-        if not parts:
-            table = pa.table(
-                {"text": pa.array([], pa.large_string()), "id": pa.array([], pa.large_string())}
-            )
-            order = np.zeros(0, dtype=np.int64)
-            ep_all = row_all = np.zeros(0, dtype=np.int64)
+        tables: list[pa.Table] = []
+        gather = np.empty(n, dtype=np.int64)
+        epoch = np.empty(n, dtype=np.int64)
+        row = np.empty(n, dtype=np.int64)
+        base = 0
+        for s in np.unique(srcs):
+            where = np.flatnonzero(srcs == s)
+            segments, ep, rw = self._sources[int(s)].take(ranks[where].astype(np.int64))
+            epoch[where] = ep
+            row[where] = rw
+            done = 0
+            for table, idx in segments:
+                gather[where[done : done + len(idx)]] = idx + base
+                done += len(idx)
+                base += table.num_rows
+                tables.append(table)
+        if tables:
+            cols = pa.concat_tables(tables).take(gather).combine_chunks().columns
+            text, ids = cols[0].chunk(0), cols[1].chunk(0)
         else:
-            table = pa.concat_tables(parts)
-            pos = np.concatenate(where)
-            order = np.argsort(pos, kind="stable")
-            ep_all = np.concatenate(epochs)[order]
-            row_all = np.concatenate(rows)[order]
-            table = table.take(order) if n else table
+            text = ids = pa.array([], pa.large_string())
         source = pa.DictionaryArray.from_arrays(pa.array(srcs.astype(np.int32)), self._dictionary)
-        cols = table.combine_chunks().columns
         return pa.RecordBatch.from_arrays(
-            [
-                cols[0].chunk(0) if cols[0].num_chunks else pa.array([], pa.large_string()),
-                cols[1].chunk(0) if cols[1].num_chunks else pa.array([], pa.large_string()),
-                source,
-                pa.array(ep_all),
-                pa.array(row_all),
-            ],
+            [text, ids, source, pa.array(epoch), pa.array(row)],
             names=["text", "id", "source", "epoch", "row"],
         )
 
