@@ -3,10 +3,13 @@
 
 Shum et al. 2025, "Predictive Data Selection: The Data That Predicts Is the Data That Teaches":
 
-1. N language models of different ability. Here: tiny Llamas (2 layers, width 64) trained from
-   scratch on the sample for different numbers of steps, with a BPE tokenizer trained on the
-   sample. Their "benchmark": minus their bits per character on the held-out python-docs target
-   (``data/sample/target.jsonl.gz``), so the better-trained models score higher.
+1. N language models of different abilities. Here: four tiny Llamas (2 layers, width 64, a BPE
+   tokenizer trained on the sample), each trained from scratch for the same number of steps on a
+   different mixture of the sample's domains (docs only, docs + code, code only, tests only).
+   Their "benchmark": minus their bits per character on the held-out python-docs target
+   (``data/sample/target.jsonl.gz``). Models that differ only in training length would rank the
+   same on every document (every document's strength would be 1): PreSelect needs models whose
+   ranking varies with the data.
 2. Score a sample of documents with every model (:class:`tamis.LMScorer`): normalised loss =
    bits per character (:func:`tamis.quality.bits_per_character`).
 3. Each document's predictive strength (:func:`tamis.quality.predictive_strength`): the share of
@@ -55,15 +58,15 @@ def tokenizer(texts: list[str]):
     )
 
 
-def train_models(texts: list[str], tok, steps: list[int], seed: int) -> list:
-    """One tiny Llama per entry of ``steps``, trained that many steps (same data order)."""
+def train_models(mixtures: list[list[str]], tok, n_steps: int, seed: int) -> list:
+    """One tiny Llama per mixture of texts, each trained ``n_steps`` steps."""
     import torch
     import transformers
 
-    ids = [torch.tensor(tok(t)["input_ids"][:128]) for t in texts if t]
-    ids = [x for x in ids if len(x) >= 16]
     out = []
-    for n_steps in steps:
+    for texts in mixtures:
+        ids = [torch.tensor(tok(t)["input_ids"][:128]) for t in texts if t]
+        ids = [x for x in ids if len(x) >= 16]
         torch.manual_seed(seed)
         cfg = transformers.LlamaConfig(
             vocab_size=len(tok),
@@ -94,7 +97,8 @@ def train_models(texts: list[str], tok, steps: list[int], seed: int) -> list:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=200, help="documents scored by the models")
-    ap.add_argument("--steps", type=int, nargs="+", default=[0, 20, 60, 150])
+    ap.add_argument("--steps", type=int, default=60, help="training steps per model")
+    ap.add_argument("--chars", type=int, default=400, help="characters scored per document")
     ap.add_argument("--out", type=Path, default=None, help="write the kept documents here")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -122,27 +126,38 @@ def main() -> int:
     ]
     texts = corpus.column("text").to_pylist()
     rng = np.random.default_rng(args.seed)
-    sample_idx = np.sort(rng.choice(len(texts), args.docs, replace=False))
-    sample = [texts[i] for i in sample_idx]
+    # Random order: label_by_strength breaks ties by position. Documents are cut to --chars
+    # characters so that every scored character fits in the models' window.
+    sample_idx = rng.choice(len(texts), args.docs, replace=False)
+    sample = [texts[i][: args.chars] for i in sample_idx]
+    target = [t[: args.chars] for t in target]
 
     # 1. Models of different ability, and their benchmark.
     tok = tokenizer(texts[:1000])
-    models = train_models(texts, tok, args.steps, args.seed)
+    domains = np.asarray(corpus.column("domain").to_pylist())
+    by = {d: [t for t, x in zip(texts, domains) if x == d] for d in set(domains.tolist())}
+    mixtures = {
+        "docs": by["python-docs"],
+        "docs+code": by["python-docs"] + by["python-code"],
+        "code": by["python-code"],
+        "tests": by["python-tests"],
+    }
+    models = train_models(list(mixtures.values()), tok, args.steps, args.seed)
     n_chars_target = np.array([len(t) for t in target[:50]])
     scores = []
     for m in models:
-        s = tamis.LMScorer(m, tok, device="cpu", max_length=128).score(target[:50], ["sum_nll"])
+        s = tamis.LMScorer(m, tok, device="cpu", max_length=256).score(target[:50], ["sum_nll"])
         bpc = bits_per_character(s.column("sum_nll").to_numpy(), n_chars_target)
         scores.append(-float(np.mean(bpc)))
     print("benchmark (minus target bits/char) per model:", flush=True)
-    print(" ", np.round(scores, 3).tolist())
+    print(" ", dict(zip(mixtures, np.round(scores, 3).tolist())))
 
     # 2. Normalised losses of the sample under every model.
     n_chars = np.array([len(t) for t in sample])
     losses = np.stack(
         [
             bits_per_character(
-                tamis.LMScorer(m, tok, device="cpu", max_length=128)
+                tamis.LMScorer(m, tok, device="cpu", max_length=256)
                 .score(sample, ["sum_nll"])
                 .column("sum_nll")
                 .to_numpy(),
@@ -158,6 +173,9 @@ def main() -> int:
     labels = label_by_strength(strength, positive_fraction=0.3, negative_fraction=0.3)
     hist = collections.Counter(np.round(strength, 2).tolist())
     print("predictive strength (value: documents):", dict(sorted(hist.items())))
+    sample_dom = domains[sample_idx]
+    for d in sorted(by):
+        print(f"  mean strength of {d:<13} {np.nanmean(strength[sample_dom == d]):.3f}")
 
     # 4. Classifier: trained on the labelled sample (3/4), checked on the rest, then filter.
     used = np.flatnonzero(labels >= 0)
