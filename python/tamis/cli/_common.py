@@ -200,28 +200,6 @@ def expand_inputs(inputs: Sequence[Any]) -> list[Path]:
     return list_files(list(inputs))
 
 
-def embedding_matrix(col: pa.ChunkedArray, name: str) -> np.ndarray:
-    """A (list | large_list | fixed_size_list)<float> column as a dense (n, d) array."""
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    t = col.type
-    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
-        raise InputError(f"column {name!r} must be a list of numbers, got {t}")
-    if col.null_count:
-        raise InputError(f"column {name!r} has {col.null_count} null rows")
-    n = len(col)
-    lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
-    if n and (lengths != lengths[0]).any():
-        bad = int(np.flatnonzero(lengths != lengths[0])[0])
-        raise InputError(
-            f"column {name!r}: row {bad} has {lengths[bad]} values, row 0 has {lengths[0]}"
-        )
-    values = pc.list_flatten(col).to_numpy(zero_copy_only=False)
-    d = int(lengths[0]) if n else 0
-    if values.dtype not in (np.float32, np.float64):
-        values = values.astype(np.float64)
-    return values.reshape(n, d)
-
-
 def bar(args: argparse.Namespace, desc: str, total: int | None = None) -> Any:
     """A progress bar (quiet with ``-q`` or when stderr is not a terminal)."""
     return progress(total=total, desc=desc, enabled=not args.quiet)

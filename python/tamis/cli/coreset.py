@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tamis.cli import _common as c
-from tamis.cli._common import embedding_matrix as _embedding_matrix
 from tamis.exceptions import InputError
 from tamis.output import open_sink
 from tamis.sensitivity import SAMPLERS, SCHEMES, coreset
