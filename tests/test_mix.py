@@ -280,7 +280,12 @@ def test_realised_proportions_of_the_sampler(shards):
         assert abs(n[name] - 10_000 * share) < 3
 
 
-@pytest.mark.parametrize("stops", [[1, 700, 1999], [513, 514], [0, 2047, 2048]])
+RANDOM_STOPS = [
+    sorted(np.random.default_rng(seed).choice(2500, 3, replace=False).tolist()) for seed in range(3)
+]
+
+
+@pytest.mark.parametrize("stops", [[1, 700, 1999], [513, 514], [0, 2047, 2048], *RANDOM_STOPS])
 def test_exact_resume_at_random_stop_points(shards, stops):
     def make():
         return MixtureSampler(
@@ -366,6 +371,20 @@ def test_dataloader_workers_and_ranks_cover_the_stream(shards, world_size, num_w
     del torch
 
 
+def test_sampler_pickles_mid_stream(shards):
+    import pickle
+
+    s = MixtureSampler(shards, {"web": 2, "code": 1, "books": 1}, k=900, seed=6, batch_size=100)
+    it = s.iter_batches()
+    first = [next(it), next(it)]
+    state = s.state_dict()
+    clone = pickle.loads(pickle.dumps(s))
+    clone.load_state_dict(state)
+    rest = list(it)
+    assert pa.Table.from_batches(list(clone.iter_batches())).equals(pa.Table.from_batches(rest))
+    assert len(first) == 2
+
+
 def test_sampler_rejects_bad_arguments(shards):
     with pytest.raises(ValueError, match="unknown"):
         MixtureSampler(shards, {"web": 1, "code": 1, "books": 1, "x": 1})
@@ -380,6 +399,15 @@ def test_sampler_rejects_bad_arguments(shards):
     other = MixtureSampler(shards, [1, 1, 1], seed=2)
     with pytest.raises(ValueError, match="seed"):
         other.load_state_dict(s.state_dict())
+
+
+def test_bad_sources_name_the_file_or_column(shards, tmp_path):
+    with pytest.raises(tamis.InputError, match="nope"):
+        MixtureSampler({"web": shards["web"]}, [1], text_column="nope")
+    with pytest.raises(FileNotFoundError):
+        MixtureSampler({"web": tmp_path / "missing.parquet"}, [1])
+    with pytest.raises(ValueError, match="non-empty"):
+        MixtureSampler({}, [])
 
 
 def test_endless_stream_and_zero_weight(shards):

@@ -93,6 +93,15 @@ class Source:
         self._perm = np.zeros(0, dtype=np.int64)
         self._pf: dict[int, pq.ParquetFile] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (DataLoader workers started with spawn).
+
+        Open files and the window are dropped and rebuilt on demand.
+        """
+        state = dict(self.__dict__)
+        state.update(_pf={}, _table=None, _window=None, _epoch=None)
+        return state
+
     # --- reading --------------------------------------------------------------------------------
 
     def _read_json(self, f: Path) -> list[pa.RecordBatch]:
