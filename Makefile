@@ -4,7 +4,7 @@ SHARED ?= ../shared
 CORPUS_DIR ?= data/corpus
 CORPUS ?= $(CORPUS_DIR)/pool.parquet
 REF_PY ?=
-BENCHES ?= features dsir dedup coreset ray_scaling scoring balance
+BENCHES ?= features dsir dedup coreset ray_scaling scoring balance cluster
 BENCH_ARGS ?= --quick
 
 help: ## list the targets
