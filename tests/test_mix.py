@@ -385,6 +385,34 @@ def test_sampler_pickles_mid_stream(shards):
     assert len(first) == 2
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
+@pytest.mark.parametrize(("num_workers", "resume"), [(1, 7), (3, 4)])
+def test_dataloader_resumes_from_a_batch_count(shards, num_workers, resume):
+    pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    def loader(resume_batches):
+        s = MixtureSampler(shards, {"web": 2, "code": 1, "books": 1}, k=1001, seed=5, batch_size=64)
+        ds = tamis.mix.torch_dataset(s, resume_batches=resume_batches, loader_batch_size=8)
+        return [b["id"] for b in DataLoader(ds, batch_size=8, num_workers=num_workers)]
+
+    full = loader(0)
+    assert loader(resume) == full[resume:]
+
+
+def test_skip_equals_reading(shards):
+    def make():
+        return MixtureSampler(
+            shards, {"web": 1, "code": 1, "books": 1}, k=2000, seed=1, batch_size=100
+        )
+
+    full = rows_of(make())
+    for n in (0, 99, 100, 1234, 1999, 2000, 5000):
+        s = make()
+        s.skip(n)
+        assert rows_of(s) == full[n:], n
+
+
 def test_sampler_rejects_bad_arguments(shards):
     with pytest.raises(ValueError, match="unknown"):
         MixtureSampler(shards, {"web": 1, "code": 1, "books": 1, "x": 1})

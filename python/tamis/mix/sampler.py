@@ -299,6 +299,33 @@ class MixtureSampler:
                 self._emitted += 1
                 yield row
 
+    def skip(self, n: int) -> None:
+        """Advance this shard's stream by ``n`` documents without reading them.
+
+        Only the interleaving schedule is replayed (Rust, tens of millions of steps a second),
+        so resuming from a count (e.g. a DataLoader's consumed batches) is cheap and exact, for
+        fixed weights and schedules (weights changed by :meth:`set_weights` must be set again at
+        the same points). Call it before iterating.
+        """
+        remaining = int(n)
+        if remaining < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        while remaining > 0 and (self.k is None or self._pos < self.k):
+            if self._pending is not None:
+                self._apply(self._pending)
+                self._pending = None
+            size = self.batch_size * self._n_shards
+            if self.k is not None:
+                size = min(size, self.k - self._pos)
+            own = len(range(self._shard, size, self._n_shards))
+            if self._emitted + remaining < own:
+                self._emitted += remaining
+                return
+            remaining -= own - self._emitted
+            self._plan_chunk()
+            self._emitted = 0
+        self._mark = None
+
     # --- state ----------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
@@ -360,7 +387,10 @@ class MixtureSampler:
         self._mark = None
 
     def shard(self, index: int, count: int) -> MixtureSampler:
-        """A copy reading shard ``index`` of ``count`` of this sampler's own stream."""
+        """A copy reading shard ``index`` of ``count`` of this sampler's own stream.
+
+        Call it on a sampler that has not started (its state is not carried over).
+        """
         if count < 1 or not 0 <= index < count:
             raise ValueError(f"need 0 <= index < count, got {index}, {count}")
         out = copy.copy(self)
