@@ -14,6 +14,7 @@ MODULES = [
     "tamis.features",
     "tamis.text",
     "tamis.dedup",
+    "tamis.decontam",
     "tamis.importance",
     "tamis.sensitivity",
     "tamis.balance",

@@ -9,6 +9,9 @@ from typing_extensions import TypeAlias
 # What rust/src/py/mod.rs registers (pyo3 builds the runtime __all__ from it), sorted.
 __all__ = [
     "MAX_NUM_PERM",
+    "DatatroveIndex",
+    "DatatroveSplits",
+    "DecontamIndex",
     "EntryMatcher",
     "FastTextModel",
     "Featurizer",
@@ -23,6 +26,8 @@ __all__ = [
     "build_profile",
     "candidate_pairs",
     "candidate_rows",
+    "datatrove_chunks",
+    "datatrove_simplify",
     "default_threads",
     "edges_from_keys",
     "exact_roots",
@@ -101,6 +106,140 @@ def tokenize(
 _Offsets: TypeAlias = npt.NDArray[np.int32] | npt.NDArray[np.int64]
 _Bytes: TypeAlias = npt.NDArray[np.uint8]
 _Valid: TypeAlias = Optional[npt.NDArray[np.bool_]]
+
+# --- decontam ---------------------------------------------------------------------------------
+
+@final
+class DecontamIndex:
+    """The n-gram index of eval sets (see :class:`tamis.decontam.DecontaminationIndex`)."""
+
+    @staticmethod
+    def build(
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid,
+        item_set: npt.NDArray[np.uint32],
+        n_sets: int,
+        *,
+        ngram: int = 13,
+        min_tokens: int = 8,
+        n_threads: Optional[int] = None,
+    ) -> DecontamIndex:
+        """Index a text column of items, item ``i`` in set ``item_set[i]``."""
+    @staticmethod
+    def from_arrays(
+        *,
+        ngram: int,
+        min_tokens: int,
+        n_sets: int,
+        keys: npt.NDArray[np.uint64],
+        owners: npt.NDArray[np.uint32],
+        short_keys: npt.NDArray[np.uint64],
+        short_owners: npt.NDArray[np.uint32],
+        short_lengths: npt.NDArray[np.uint32],
+        multi_indptr: npt.NDArray[np.uint64],
+        multi_items: npt.NDArray[np.uint32],
+        item_set: npt.NDArray[np.uint32],
+        item_ngrams: npt.NDArray[np.uint32],
+    ) -> DecontamIndex:
+        """Rebuild an index from :meth:`arrays` (checked: a corrupt file is a ValueError)."""
+    def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The arrays :meth:`from_arrays` takes."""
+    @property
+    def ngram(self) -> int:
+        """Words per n-gram."""
+    @property
+    def min_tokens(self) -> int:
+        """Shortest item indexed (whole)."""
+    @property
+    def n_sets(self) -> int:
+        """Eval sets."""
+    @property
+    def n_items(self) -> int:
+        """Items."""
+    @property
+    def n_ngrams(self) -> int:
+        """Distinct indexed n-grams (short items included)."""
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the lookup structures."""
+    def scan(
+        self,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid,
+        *,
+        max_items: int = 10,
+        n_threads: Optional[int] = None,
+    ) -> dict[str, npt.NDArray[np.generic]]:
+        """Per-document counts and CSR lists of windows, spans, items and sets."""
+
+@final
+class DatatroveSplits:
+    """spaCy's tokens of the chunks it splits (the rest are one token each)."""
+
+    def __new__(cls) -> DatatroveSplits: ...
+    def insert(self, chunk: str, tokens: list[str]) -> None:
+        """Record the tokens of ``chunk``."""
+    def __len__(self) -> int: ...
+
+@final
+class DatatroveIndex:
+    """A datatrove-compatible index (XXH64 of n-grams → eval set)."""
+
+    @staticmethod
+    def build(
+        labels: list[str],
+        queries: Optional[list[str]],
+        item_set: npt.NDArray[np.uint32],
+        splits: DatatroveSplits,
+        *,
+        ngram: int = 12,
+        find_query_ngrams: bool = False,
+        find_overlap_ngrams: bool = True,
+        n_threads: Optional[int] = None,
+    ) -> DatatroveIndex:
+        """Index (label, query) items as ``NGramsDecontIndexer.compute_hashes``."""
+    @staticmethod
+    def from_arrays(
+        hashes: npt.NDArray[np.uint64],
+        sets: npt.NDArray[np.uint32],
+        *,
+        ngram: int = 12,
+        find_query_ngrams: bool = False,
+        find_overlap_ngrams: bool = True,
+    ) -> DatatroveIndex:
+        """An index from sorted hashes and their sets."""
+    def arrays(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32]]:
+        """``(hashes, sets)``."""
+    @property
+    def ngram(self) -> int:
+        """n-gram length."""
+    @property
+    def find_query_ngrams(self) -> bool:
+        """Query n-grams indexed."""
+    @property
+    def find_overlap_ngrams(self) -> bool:
+        """Query/label overlap n-grams indexed."""
+    def filter(
+        self,
+        offsets: _Offsets,
+        data: _Bytes,
+        validity: _Valid,
+        splits: DatatroveSplits,
+        *,
+        n_threads: Optional[int] = None,
+    ) -> tuple[npt.NDArray[np.bool_], list[Optional[str]], npt.NDArray[np.int64]]:
+        """``(keep, first contaminated n-gram, its set or -1)`` per row."""
+
+def datatrove_simplify(text: str) -> str:
+    """Datatrove's ``simplify_text`` with its default configuration."""
+
+def datatrove_chunks(
+    offsets: _Offsets, data: _Bytes, validity: _Valid, *, n_threads: Optional[int] = None
+) -> list[str]:
+    """Distinct space-free chunks of the simplified texts, sorted."""
+
 
 @final
 class Featurizer:

@@ -7,6 +7,7 @@
 pub mod alloc;
 pub mod balance;
 pub mod column;
+pub mod decontam;
 pub mod error;
 pub mod fasttext;
 pub mod hash;

@@ -3,6 +3,7 @@
 
 mod balance;
 mod convert;
+mod decontam;
 mod errors;
 mod fasttext;
 mod importance;
@@ -38,6 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ngram::PyFeaturizer>()?;
     balance::register(m)?;
     fasttext::register(m)?;
+    decontam::register(m)?;
     importance::register(m)?;
     kmeans::register(m)?;
     linear::register(m)?;

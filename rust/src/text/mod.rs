@@ -49,7 +49,8 @@ const fn ascii_classes() -> [CharClass; 128] {
 
 static ASCII_CLASS: [CharClass; 128] = ascii_classes();
 
-fn in_ranges(ranges: &[(u32, u32)], c: u32) -> bool {
+/// True when `c` is in one of the sorted, disjoint inclusive `ranges`.
+pub(crate) fn in_ranges(ranges: &[(u32, u32)], c: u32) -> bool {
     ranges
         .binary_search_by(|&(lo, hi)| {
             if hi < c {
