@@ -240,7 +240,6 @@ def datatrove_chunks(
 ) -> list[str]:
     """Distinct space-free chunks of the simplified texts, sorted."""
 
-
 @final
 class Featurizer:
     """Hashed n-gram featuriser over Arrow string buffers."""
