@@ -163,7 +163,7 @@ def _embedded_corpus(tmp_path):
     return pool, target
 
 
-@pytest.mark.parametrize("method", ["otgrad", "knn"])
+@pytest.mark.parametrize("method", ["otgrad", "knn", "cluster-dsir"])
 def test_cli_select_equals_the_api(tmp_path, method):
     import pyarrow.parquet as pq
 
@@ -178,9 +178,15 @@ def test_cli_select_equals_the_api(tmp_path, method):
     if method == "otgrad":
         expected = gradient_select(pool, target, 25)
         np.testing.assert_allclose(got.column("potential").to_numpy(), expected.potential)
-    else:
+    elif method == "knn":
         expected = nearest_select(pool, target, 25)
         np.testing.assert_allclose(got.column("similarity").to_numpy(), expected.similarity)
+    else:
+        from tamis.select import cluster_importance_select
+
+        ids = [f"a{i:04d}" for i in range(250)] + [f"b{i:04d}" for i in range(150)]
+        expected = cluster_importance_select(pool, target, 25, ids=ids)
+        np.testing.assert_allclose(got.column("log_weight").to_numpy(), expected.log_weight)
     ids = [("a" if i < 250 else "b") + f"{i if i < 250 else i - 250:04d}" for i in expected.indices]
     assert got.column("id").to_pylist() == ids
     assert got.column_names[:3] == ["id", "text", "embedding"]
@@ -202,3 +208,31 @@ def test_cli_select_classifier_equals_the_api(tmp_path):
     expected = classifier_select(raw, target, 50, seed=4)
     assert got.column("id").to_pylist() == list(expected.ids)
     np.testing.assert_allclose(got.column("log_odds").to_numpy(), expected.log_odds)
+
+
+def test_cluster_importance_weights_and_id_keyed_draws():
+    from tamis.cluster import KMeans
+    from tamis.select import cluster_importance_select
+
+    rng = np.random.default_rng(11)
+    pool = np.concatenate([rng.normal(size=(300, 4)) - 3, rng.normal(size=(100, 4)) + 3])
+    target = rng.normal(size=(50, 4)) + 3
+    km = KMeans(8, seed=1).fit(pool)
+    ids = [f"doc{i}" for i in range(len(pool))]
+    sel = cluster_importance_select(pool, target, 60, kmeans=km, ids=ids, seed=5)
+    # Brute force: smoothed histograms -> log weights of every pool document.
+    lab, tl = km.predict(pool), km.predict(target)
+    pp = (np.bincount(lab, minlength=8) + 1.0) / (400 + 8)
+    pt = (np.bincount(tl, minlength=8) + 1.0) / (50 + 8)
+    np.testing.assert_allclose(sel.log_weight, np.log(pt / pp)[lab][sel.indices])
+    assert (sel.indices >= 300).mean() > 0.9
+    # Keys depend on the id only: the same documents in another order are the same selection.
+    perm = rng.permutation(len(pool))
+    again = cluster_importance_select(
+        pool[perm], target, 60, kmeans=km, ids=[ids[i] for i in perm], seed=5
+    )
+    assert sorted(again.ids) == sorted(sel.ids)
+    top = cluster_importance_select(pool, target, 60, kmeans=km, method="topk")
+    assert top.method == "cluster-dsir/topk"
+    with pytest.raises(ValueError, match="method must be"):
+        cluster_importance_select(pool, target, 5, method="best")

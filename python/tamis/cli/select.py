@@ -21,7 +21,7 @@ from tamis.cli import _common as c
 from tamis.io import read_batches
 from tamis.output import open_sink, write_json
 
-METHODS = ("otgrad", "knn", "classifier")
+METHODS = ("otgrad", "knn", "cluster-dsir", "classifier")
 
 
 def _embeddings(args: argparse.Namespace, inputs: Any, what: str) -> tuple[np.ndarray, list[Any]]:
@@ -63,7 +63,7 @@ def _select(args: argparse.Namespace) -> Selection:
             batch_size=args.batch_size,
             n_threads=args.n_threads,
         )
-    from tamis.select import gradient_select, nearest_select
+    from tamis.select import cluster_importance_select, gradient_select, nearest_select
 
     pool, ids = _embeddings(args, args.inputs, "input")
     target, _ = _embeddings(args, args.target, "target")
@@ -73,6 +73,17 @@ def _select(args: argparse.Namespace) -> Selection:
         )
     if args.method == "knn":
         return nearest_select(pool, target, args.k, metric=args.metric, ids=ids)
+    if args.method == "cluster-dsir":
+        return cluster_importance_select(
+            pool,
+            target,
+            args.k,
+            n_clusters=args.n_clusters,
+            metric=args.metric,
+            seed=args.seed,
+            ids=ids,
+            n_threads=args.n_threads,
+        )
     return gradient_select(
         pool,
         target,
@@ -148,7 +159,7 @@ def add(sub: Any) -> None:
     p = c.add_parser(
         sub,
         "select",
-        "target selection on embeddings (GOT-D OT gradients, nearest neighbours) or by classifier",
+        "target selection on embeddings (GOT-D, nearest neighbours, cluster DSIR) or by classifier",
     )
     c.add_input_options(p)
     p.add_argument("--target", nargs="+", required=True, help="target corpus files")
@@ -162,5 +173,6 @@ def add(sub: Any) -> None:
     p.add_argument("--metric", choices=["cosine", "sqeuclidean"], default="cosine", help="cost")
     p.add_argument("--eps", type=float, default=0.05, help="entropic regularisation (otgrad)")
     p.add_argument("--rounds", type=int, default=1, help="re-solve rounds (otgrad)")
-    p.add_argument("--seed", type=int, default=0, help="Gumbel seed (classifier)")
+    p.add_argument("--n-clusters", type=int, default=64, help="k-means clusters (cluster-dsir)")
+    p.add_argument("--seed", type=int, default=0, help="seed (cluster-dsir, classifier)")
     p.set_defaults(func=run)
