@@ -208,9 +208,9 @@ def test_cli_dry_run_and_errors(tmp_path: Path, corpus: Path) -> None:
 
 
 def test_steps_registered() -> None:
-    assert {"stats", "dedup", "dsir", "score", "features", "coreset", "quality", "balance"} <= set(
-        steps()
-    )
+    registered = set(steps())
+    assert {"stats", "dedup", "dsir", "score", "features", "coreset", "quality"} <= registered
+    assert {"balance", "cluster", "semdedup", "select"} <= registered
 
 
 def test_command_steps_equal_the_commands(tmp_path: Path, corpus: Path) -> None:
@@ -272,3 +272,57 @@ def test_example_recipes_agree() -> None:
     y, t = load(ROOT / "examples" / "recipe.yaml"), load(ROOT / "examples" / "recipe.toml")
     assert [(s.step, s.params) for s in y.steps] == [(s.step, s.params) for s in t.steps]
     assert (y.inputs, y.shard_rows, y.by) == (t.inputs, t.shard_rows, t.by)
+
+
+def _embedded(path: Path, table: pa.Table) -> Path:
+    """``table`` plus an ``embedding`` column (L2-normalised hashed n-gram counts, 32 buckets)."""
+    from tamis import HashingFeaturizer
+
+    x = HashingFeaturizer(n_buckets=32).transform_dense(table.column("text")).astype(np.float32)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+    emb = pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 32).cast(pa.list_(pa.float32()))
+    pq.write_table(table.append_column("embedding", emb), path)
+    return path
+
+
+def test_embedding_steps_equal_the_commands(tmp_path: Path) -> None:
+    """cluster (assignments aside), semdedup and select (whole) give what their commands give."""
+    raw = pj.read_json(SAMPLE / "corpus.jsonl.gz")
+    pool = _embedded(tmp_path / "pool.parquet", raw.take(list(range(0, 3500, 10))))
+    target = _embedded(tmp_path / "target.parquet", pj.read_json(SAMPLE / "target.jsonl.gz"))
+    res = Pipeline(
+        str(pool),
+        [
+            Step("cluster", k=4, seed=1),
+            Step("semdedup", eps=0.05, k=4, seed=1),
+            Step("select", target=[str(target)], method="knn", k=20),
+        ],
+        run_dir=str(tmp_path / "run"),
+        output=str(tmp_path / "out.parquet"),
+        shard_rows=100,
+    ).run()
+    steps_ = {s["name"]: s for s in res.steps}
+    assert steps_["cluster"]["docs_out"] == 350  # assignments aside, rows pass through
+    side = list((tmp_path / "run" / "01-cluster" / "side").glob("*.parquet"))
+    assert pq.read_table(side[0]).num_rows == 350
+    for args in (
+        ("semdedup", pool, "--eps", 0.05, "-k", 4, "--seed", 1, "-o", tmp_path / "s.parquet"),
+        (
+            "select",
+            tmp_path / "s.parquet",
+            "--target",
+            target,
+            "--method",
+            "knn",
+            "-k",
+            20,
+            "-o",
+            tmp_path / "k.parquet",
+            "-q",
+        ),
+    ):
+        p = tamis(*args)
+        assert p.returncode == 0, p.stderr
+    want, got = pq.read_table(tmp_path / "k.parquet"), pq.read_table(tmp_path / "out.parquet")
+    assert got.column("id").to_pylist() == want.column("id").to_pylist()
+    assert steps_["semdedup"]["docs_out"] == pq.read_metadata(tmp_path / "s.parquet").num_rows

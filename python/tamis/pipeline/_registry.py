@@ -170,6 +170,8 @@ class StepType:
       pass through unchanged (scores, features).
     - ``whole``: the command once over all shards; its output is the next steps' input (global
       selections: coreset, mixing, balancing).
+    - ``side-whole``: the command once over all shards; its output is kept in the step folder
+      and the shards pass through (k-means assignments).
     - ``inspect``: the command once over all shards for its JSON summary; shards pass through.
     - ``native``: :attr:`runner` drives the engine shard by shard (dedup, dsir, read, write).
     """

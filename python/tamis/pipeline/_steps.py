@@ -273,11 +273,15 @@ def run_command(ctx: StepContext) -> tuple[list[Path], dict[str, Any]]:
         merged = ctx.shard("merged", ".parquet", "input")
         ctx.unit("merge", lambda: {"rows": _merge(inputs, merged)})
         inputs = [merged]
-    whole: Optional[Path] = ctx.shard("00000", st.suffix) if mode == "whole" else None
+    whole: Optional[Path] = None
+    if mode == "whole":
+        whole = ctx.shard("00000", st.suffix)
+    elif mode == "side-whole":
+        whole = ctx.shard("00000", st.suffix, "side")
     js = ctx.shard("summary", ".json", ".")
     ctx.unit("all", lambda: (_call(ctx, inputs, whole, js), {})[1])
     stats = {"summary": _summary(js)}
-    return ([whole] if whole is not None else list(ctx.inputs)), stats
+    return ([whole] if mode == "whole" and whole else list(ctx.inputs)), stats
 
 
 def _merge(inputs: list[Path], out: Path) -> int:
@@ -552,6 +556,34 @@ register(
     )
 )
 register(CliStep("score", "side", "model scores per document (kept in the step folder)"))
+register(
+    CliStep(
+        "cluster",
+        "side-whole",
+        "k-means of an embedding column (assignments kept in the step folder)",
+        exclude=("centroids",),
+        single_input=True,
+        path_params=("init_centroids",),
+    )
+)
+register(
+    CliStep(
+        "semdedup",
+        "whole",
+        "semantic dedup of an embedding column inside k-means clusters (SemDeDup)",
+        exclude=("all_rows",),
+        single_input=True,
+        path_params=("init_centroids",),
+    )
+)
+register(
+    CliStep(
+        "select",
+        "whole",
+        "target selection on embeddings (OT gradients, nearest neighbours) or by classifier",
+        path_params=("target",),
+    )
+)
 register(
     CliStep(
         "quality",
