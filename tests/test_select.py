@@ -236,3 +236,17 @@ def test_cluster_importance_weights_and_id_keyed_draws():
     assert top.method == "cluster-dsir/topk"
     with pytest.raises(ValueError, match="method must be"):
         cluster_importance_select(pool, target, 5, method="best")
+
+
+def test_torch_device_path_equals_the_rust_core():
+    pytest.importorskip("torch")
+    x, y = _clouds(n=500, m=20)
+    for metric in ("cosine", "sqeuclidean"):
+        rust = sinkhorn(x, y, eps=0.05, metric=metric)
+        torch_ = sinkhorn(x, y, eps=0.05, metric=metric, device="cpu")
+        assert torch_.n_iter == rust.n_iter
+        np.testing.assert_allclose(torch_.f, rust.f, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(torch_.g, rust.g, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(torch_.cost, rust.cost, rtol=1e-9)
+    sel = gradient_select(x, y, 30, device="cpu")
+    np.testing.assert_array_equal(sel.indices, gradient_select(x, y, 30).indices)

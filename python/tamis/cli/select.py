@@ -93,6 +93,7 @@ def _select(args: argparse.Namespace) -> Selection:
         rounds=args.rounds,
         ids=ids,
         n_threads=args.n_threads,
+        device=args.ot_device,
     )
 
 
@@ -173,6 +174,9 @@ def add(sub: Any) -> None:
     p.add_argument("--metric", choices=["cosine", "sqeuclidean"], default="cosine", help="cost")
     p.add_argument("--eps", type=float, default=0.05, help="entropic regularisation (otgrad)")
     p.add_argument("--rounds", type=int, default=1, help="re-solve rounds (otgrad)")
+    p.add_argument(
+        "--ot-device", default=None, help="torch device for the OT (otgrad; default: Rust, CPU)"
+    )
     p.add_argument("--n-clusters", type=int, default=64, help="k-means clusters (cluster-dsir)")
     p.add_argument("--seed", type=int, default=0, help="seed (cluster-dsir, classifier)")
     p.set_defaults(func=run)

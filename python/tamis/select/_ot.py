@@ -60,6 +60,7 @@ def sinkhorn(
     cost: Any = None,
     max_memory: int = 1 << 30,
     n_threads: Optional[int] = None,
+    device: Optional[str] = None,
 ) -> OTResult:
     """Entropic OT between ``pool`` (n × d, masses ``a``) and ``target`` (m × d, masses ``b``).
 
@@ -80,11 +81,17 @@ def sinkhorn(
     max_memory
         Bytes the cached cost matrix may take (``n × m × 8``); above it the cost is recomputed in
         blocks of 256 pool rows every iteration, so memory stays O(256 × m).
+    device
+        A torch device (``"cuda"``, ``"cpu"``, ...; needs ``tamis[torch]``): the same iteration
+        in float64 torch on that device, with the whole cost matrix in its memory. ``None``: the
+        Rust core (CPU threads).
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be 'cosine' or 'sqeuclidean', got {metric!r}")
     max_iter = check_int("max_iter", max_iter, 1)
     nt = check_threads(n_threads)
+    if device is not None:
+        return _sinkhorn_torch(pool, target, a, b, eps, metric, max_iter, tol, cost, device)
     if cost is not None:
         m = np.ascontiguousarray(np.asarray(cost, dtype=np.float64))
         if m.ndim != 2:
@@ -115,6 +122,64 @@ def sinkhorn(
     return OTResult(*out)
 
 
+def _sinkhorn_torch(
+    pool: Any,
+    target: Any,
+    a: Any,
+    b: Any,
+    eps: float,
+    metric: str,
+    max_iter: int,
+    tol: float,
+    cost: Any,
+    device: str,
+) -> OTResult:
+    """POT's ``sinkhorn_log`` iteration in torch (float64) on ``device``."""
+    import torch
+
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a positive number, got {eps}")
+    dt = torch.float64
+    if cost is not None:
+        m = torch.as_tensor(np.asarray(cost, dtype=np.float64), device=device)
+    else:
+        x = torch.as_tensor(_points(pool, "pool"), device=device)
+        y = torch.as_tensor(_points(target, "target"), device=device)
+        if metric == "cosine":
+            x = x / x.norm(dim=1, keepdim=True)
+            y = y / y.norm(dim=1, keepdim=True)
+            m = 1.0 - x @ y.T
+        else:
+            m = ((x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * x @ y.T).clamp_min(0.0)
+    n, k = m.shape
+    wa = torch.as_tensor(_mass(a, n, "a"), dtype=dt, device=device)
+    wb = torch.as_tensor(_mass(b, k, "b"), dtype=dt, device=device)
+    if bool((wa <= 0).any()) or bool((wb <= 0).any()):
+        raise ValueError("masses must be positive")
+    mr = -m / eps
+    log_a, log_b = wa.log(), wb.log()
+    u = torch.zeros(n, dtype=dt, device=device)
+    v = torch.zeros(k, dtype=dt, device=device)
+    err, it, converged = float("inf"), 0, False
+    for it in range(max_iter):
+        v = log_b - torch.logsumexp(mr + u[:, None], 0)
+        u = log_a - torch.logsumexp(mr + v[None, :], 1)
+        if it % 10 == 0:
+            err = float(torch.linalg.norm(torch.exp(mr + u[:, None] + v[None, :]).sum(0) - wb))
+            if err < tol:
+                converged = True
+                break
+    plan = torch.exp(mr + u[:, None] + v[None, :])
+    return OTResult(
+        cost=float((plan * m).sum()),
+        f=(u * eps).cpu().numpy(),
+        g=(v * eps).cpu().numpy(),
+        n_iter=it,
+        err=err,
+        converged=converged,
+    )
+
+
 def gradient_select(
     pool: Any,
     target: Any,
@@ -128,6 +193,7 @@ def gradient_select(
     ids: Any = None,
     max_memory: int = 1 << 30,
     n_threads: Optional[int] = None,
+    device: Optional[str] = None,
 ) -> Selection:
     """GOT-D: the ``k`` pool points whose OT gradient toward ``target`` is most negative.
 
@@ -167,6 +233,7 @@ def gradient_select(
             tol=tol,
             max_memory=max_memory,
             n_threads=n_threads,
+            device=device,
         )
         costs.append(res.cost)
         iters.append(res.n_iter)
