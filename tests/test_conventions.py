@@ -21,6 +21,7 @@ MODULES = [
     "tamis.cluster",
     "tamis.scoring",
     "tamis.mix",
+    "tamis.quality",
 ]
 #: Names docs/conventions.md replaces, and by what.
 BANNED = {
@@ -84,7 +85,8 @@ def cli_actions():
 
 
 @pytest.mark.parametrize(
-    "cmd", ["features", "stats", "dsir", "dedup", "score", "coreset", "cluster", "semdedup"]
+    "cmd",
+    ["features", "stats", "dsir", "dedup", "score", "coreset", "cluster", "semdedup", "filter"],
 )
 def test_cli_flags_are_parameter_names(cmd):
     for name, action in cli_actions():

@@ -17,6 +17,7 @@ __all__ = [
     "Featurizer",
     "ImportanceModel",
     "MinHasher",
+    "QualityRules",
     "TamisError",
     "TopK",
     "__version__",
@@ -54,6 +55,8 @@ __all__ = [
     "normalize",
     "permutation",
     "repeated",
+    "rule_sentences",
+    "rule_words",
     "sample",
     "sample_with_replacement",
     "select_sequential",
@@ -913,3 +916,29 @@ class FastTextModel:
         """Probability of one label per row (0.0: not reported, NaN: null row)."""
     def input_rows(self, text: str) -> list[int]:
         """Input-matrix rows of one text (words, subwords, word n-grams)."""
+
+@final
+class QualityRules:
+    """Heuristic quality rules (see :class:`tamis.quality.QualityRules`)."""
+
+    def __new__(cls, families: list[tuple[str, dict[str, Any]]]) -> QualityRules: ...
+    def reasons(self) -> list[tuple[str, str]]:
+        """``(family, rule)`` of every reason code ``i + 1``, in check order."""
+    def stat_names(self) -> list[str]:
+        """Names of the statistics columns."""
+    def apply(
+        self,
+        offsets: npt.NDArray[np.int32] | npt.NDArray[np.int64],
+        data: npt.NDArray[np.uint8],
+        validity: Optional[npt.NDArray[np.bool_]],
+        *,
+        with_stats: bool = False,
+        n_threads: Optional[int] = None,
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint16], npt.NDArray[np.float64]]:
+        """``(keep, reason codes, statistics)`` of an Arrow string column's buffers."""
+
+def rule_words(text: str) -> list[str]:
+    """The words datatrove's rules see (spaCy-compatible English tokens)."""
+
+def rule_sentences(text: str) -> int:
+    """Number of sentences spaCy's sentencizer finds in ``text``."""

@@ -20,6 +20,7 @@ pub mod ngram;
 pub mod ot;
 pub mod parallel;
 pub mod rng;
+pub mod rules;
 pub mod sensitivity;
 pub mod text;
 

@@ -21,6 +21,7 @@ from tamis.cli import (
     dedup,
     dsir,
     features,
+    filter,
     mix,
     quality,
     report,
@@ -48,6 +49,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     mix.add,
     cluster.add,
     semdedup.add,
+    filter.add,
 ]
 
 

@@ -11,14 +11,28 @@ from tamis.quality.classifier import (
 )
 from tamis.quality.fasttext import FastTextModel
 from tamis.quality.preselect import bits_per_character, label_by_strength, predictive_strength
+from tamis.quality.rules import (
+    FAMILIES,
+    QualityRules,
+    RuleDecisions,
+    apply_rules,
+    rule_sentences,
+    rule_words,
+)
 
 __all__: list[str] = [
+    "FAMILIES",
     "FastTextModel",
     "HashedClassifier",
     "HashedFeatures",
+    "QualityRules",
+    "RuleDecisions",
+    "apply_rules",
     "bits_per_character",
     "classifier_select",
     "label_by_strength",
     "predictive_strength",
+    "rule_sentences",
+    "rule_words",
     "score_table",
 ]

@@ -13,6 +13,7 @@ mod minhash;
 mod mix;
 mod ngram;
 mod ot;
+mod rules;
 mod sensitivity;
 mod text;
 
@@ -47,5 +48,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     mix::register(m)?;
     ot::register(m)?;
     sensitivity::register(m)?;
+    rules::register(m)?;
     Ok(())
 }
