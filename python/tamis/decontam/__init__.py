@@ -9,7 +9,7 @@ estimator over it; ``DatatroveDecontaminator`` reproduces datatrove's n-gram fil
 
 from tamis.decontam._actions import ACTIONS, contaminated, cut_text
 from tamis.decontam._datatrove import DatatroveDecontaminator, SpacySplitter
-from tamis.decontam._decontaminator import REPORT_ITEMS, Decontaminator
+from tamis.decontam._decontaminator import REPORT_ITEMS, Decontaminator, apply_batch
 from tamis.decontam._evalsets import EvalSet, as_eval_sets, load_eval_set
 from tamis.decontam._index import DecontaminationIndex, ScanResult
 from tamis.decontam._inject import MODES, disguise, inject
@@ -26,6 +26,7 @@ __all__ = [
     "Report",
     "ScanResult",
     "SpacySplitter",
+    "apply_batch",
     "as_eval_sets",
     "contaminated",
     "cut_text",

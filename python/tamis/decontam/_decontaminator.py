@@ -162,3 +162,42 @@ class Decontaminator(Estimator):
             method=f"decontam/{self.action}",
             info={"report": self.report_, "n_contaminated": int(flag.sum())},
         )
+
+
+def apply_batch(
+    d: Decontaminator, batch: Any, text_column: str = "text"
+) -> tuple[Any, ScanResult, np.ndarray]:
+    """Scan one Arrow batch and apply ``d.action``: ``(output table, result, contaminated)``.
+
+    ``flag`` adds the explanation columns to every row; ``drop`` keeps the clean rows; ``cut``
+    keeps clean rows whole and replaces each contaminated row by its fragments (a ``fragment``
+    column numbers them; -1 for an untouched row). Used by the CLI and the Ray backend alike.
+    """
+    import pyarrow as pa
+
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    res, flag = d.scan(table.column(text_column))
+    if d.action == "flag":
+        for name, col in res.columns(d.max_items).items():
+            table = table.append_column(name, col)
+        return table.append_column("contaminated", pa.array(flag)), res, flag
+    if d.action == "drop":
+        return table.filter(pa.array(~flag)), res, flag
+    texts = table.column(text_column).to_pylist()
+    rows: list[int] = []
+    new_text: list[str | None] = []
+    frag_no: list[int] = []
+    for i in range(table.num_rows):
+        if not flag[i]:
+            rows.append(i)
+            new_text.append(texts[i])
+            frag_no.append(-1)
+            continue
+        for k, frag in enumerate(d.cut(texts[i] or "", res.spans(i)) or []):
+            rows.append(i)
+            new_text.append(frag)
+            frag_no.append(k)
+    out = table.take(pa.array(rows, pa.int64()))
+    j = out.column_names.index(text_column)
+    out = out.set_column(j, text_column, pa.array(new_text, out.schema.field(j).type))
+    return out.append_column("fragment", pa.array(frag_no, pa.int32())), res, flag

@@ -257,15 +257,25 @@ class DecontaminationIndex:
         """Read what :meth:`save` wrote (arrays checked: a corrupt file is an error)."""
         params, z = load_state(path, FORMAT, (VERSION,))
         with z:
-            arrays = {k: z[k] for k in _ARRAYS}
-            item_ids = z["item_ids"]
+            state = {k: z[k] for k in (*_ARRAYS, "item_ids")}
+        return cls.from_state({**state, "params": params})
+
+    def state(self) -> dict[str, Any]:
+        """Plain arrays and parameters (what :meth:`from_state` takes; sent to Ray workers)."""
+        params = {"ngram": self.ngram, "min_tokens": self.min_tokens, "set_names": self.set_names}
+        return {"params": params, "item_ids": self.item_ids, **self.core.arrays()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> DecontaminationIndex:
+        """The index of :meth:`state` (arrays checked)."""
+        params = state["params"]
         core = _core.DecontamIndex.from_arrays(
             ngram=int(params["ngram"]),
             min_tokens=int(params["min_tokens"]),
             n_sets=len(params["set_names"]),
-            **arrays,
+            **{k: state[k] for k in _ARRAYS},
         )
-        return cls(core, params["set_names"], item_ids)
+        return cls(core, params["set_names"], state["item_ids"])
 
     def scan(self, texts: Any, *, max_items: int = 10, n_threads: int | None = None) -> ScanResult:
         """Look up every window of every document.

@@ -30,6 +30,7 @@ from tamis.ray._context import POS, collect, init
 from tamis.ray._read import read_dataset, row_numbered
 from tamis.ray.balance import match_entries
 from tamis.ray.components import connected_components
+from tamis.ray.decontam import decontaminate
 from tamis.ray.dedup import DedupResult, dedup
 from tamis.ray.dsir import dsir_fit, dsir_resample
 from tamis.ray.quality import quality_score
@@ -40,6 +41,7 @@ __all__ = [
     "DedupResult",
     "collect",
     "connected_components",
+    "decontaminate",
     "dedup",
     "dsir_fit",
     "dsir_resample",
