@@ -95,6 +95,7 @@ def test_cli_errors(files):
 def datatrove_decisions(labels, queries, docs, tmp_path, **config):
     pytest.importorskip("datatrove")
     pytest.importorskip("spacy")
+    import xxhash
     from datatrove.data import Document
     from datatrove.pipeline.decont.n_grams import (
         NGramsDecontConfig,
@@ -103,8 +104,6 @@ def datatrove_decisions(labels, queries, docs, tmp_path, **config):
     )
     from datatrove.utils.hashing import create_hash_func
     from datatrove.utils.word_tokenizers import load_word_tokenizer
-
-    import xxhash
 
     cfg = NGramsDecontConfig(**config)
     assert create_hash_func(cfg.hash_config).__name__ == "xxhash64"
@@ -136,7 +135,7 @@ def test_datatrove_mode_equals_datatrove(sample_texts, tmp_path, config):
     want = datatrove_decisions(labels, queries, docs, tmp_path, **config)
     d = DatatroveDecontaminator(**config, n_threads=2)
     d.fit([EvalSet("task", labels, [str(i) for i in range(len(labels))], queries)])
-    keep, ngrams, tasks = d.filter(docs)
+    keep, ngrams, _tasks = d.filter(docs)
     assert keep.tolist() == want
     assert 0 < sum(not k for k in want) < len(docs)
     assert all((n is None) == k for n, k in zip(ngrams, keep))
