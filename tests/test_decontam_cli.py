@@ -139,3 +139,19 @@ def test_datatrove_mode_equals_datatrove(sample_texts, tmp_path, config):
     assert keep.tolist() == want
     assert 0 < sum(not k for k in want) < len(docs)
     assert all((n is None) == k for n, k in zip(ngrams, keep))
+
+
+def test_dsir_exclude_eval(files):
+    out = files.tmp / "dsir.parquet"
+    summary = files.tmp / "dsir.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "tamis", "dsir", "--target", str(files.corpus), "--raw",
+         str(files.corpus), "-k", "20", "-o", str(out), "--json", str(summary), "-q",
+         "--exclude-eval", f"quiz={files.ev}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    ids = pq.read_table(out).column("id").to_pylist()
+    assert len(ids) == 20
+    assert not {"d40", "d41", "d42", "d43"} & set(ids)
+    assert json.loads(summary.read_text())["excluded_contaminated"] == 4

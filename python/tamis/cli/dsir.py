@@ -71,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if args.save_model:
         with atomic_path(out["save_model"]) as tmp:
             r.save(tmp)
+    excluded: dict[str, int] = {}
+    if args.exclude_eval:
+        if args.backend == "ray":
+            raise ValueError("--exclude-eval runs with --backend local")
+        raw = _excluding(args, excluded)
     if args.backend == "ray":
         table = tray.dsir_resample(r, list(args.raw), args.k, method=args.method)
     else:
@@ -95,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         "seconds": {"fit": t1 - t0, "weights_select": t2 - t1, "write": t3 - t2, "kl": t4 - t3},
         "output": str(args.output),
     }
+    if args.exclude_eval:
+        summary["excluded_contaminated"] = excluded.get("documents", 0)
     if args.by:
         vals = table.column(args.by).to_pylist()
         uniq, cnt = np.unique(np.array([str(v) for v in vals], dtype=object), return_counts=True)
@@ -111,6 +118,45 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(out["json"], summary)
     return 0
+
+
+def _excluding(args: argparse.Namespace, counter: dict[str, int]) -> Any:
+    """The raw corpus without the documents that contain an ``--exclude-eval`` item (a stream).
+
+    The same scan as ``tamis decontaminate --action drop`` (n = 13, default normalisation):
+    DSIR toward a benchmark-like target would otherwise select the benchmark itself.
+    """
+    import itertools
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+
+    from tamis.cli.decontaminate import eval_sets
+    from tamis.decontam import Decontaminator
+    from tamis.io import read_batches
+
+    spec = SimpleNamespace(eval=args.exclude_eval, eval_fields=None, eval_id_column=None)
+    d = Decontaminator(action="drop", n_threads=args.n_threads).fit(eval_sets(spec))
+    it = iter(
+        read_batches(
+            c.source(args.raw),
+            text_column=args.text_column,
+            id_column=args.id_column,
+            batch_size=args.batch_size,
+        )
+    )
+    first = next(it, None)
+    if first is None:
+        return c.source(args.raw)
+    counter["documents"] = 0
+
+    def kept() -> Any:
+        for b in itertools.chain([first], it):
+            _, flag = d.scan(b.column(args.text_column))
+            counter["documents"] += int(flag.sum())
+            yield b.filter(pa.array(~flag))
+
+    return pa.RecordBatchReader.from_batches(first.schema, kept())
 
 
 def _print(args: argparse.Namespace, table: Any, summary: dict[str, Any]) -> None:
@@ -194,4 +240,12 @@ def add(sub: Any) -> None:
     p.add_argument("--json", default=None, help="write the summary as JSON here ('-': stdout)")
     c.add_input_options(p, positional=False)
     c.add_backend_options(p)
+    p.add_argument(
+        "--exclude-eval",
+        action="append",
+        metavar="NAME=PATH",
+        default=None,
+        help="never select a raw document containing an item of this eval set (13-gram "
+        "decontamination, as tamis decontaminate --action drop); repeatable",
+    )
     p.set_defaults(func=run)
