@@ -127,7 +127,6 @@ def _excluding(args: argparse.Namespace, counter: dict[str, int]) -> Any:
     DSIR toward a benchmark-like target would otherwise select the benchmark itself.
     """
     import itertools
-    from types import SimpleNamespace
 
     import pyarrow as pa
 
@@ -135,7 +134,7 @@ def _excluding(args: argparse.Namespace, counter: dict[str, int]) -> Any:
     from tamis.decontam import Decontaminator
     from tamis.io import read_batches
 
-    spec = SimpleNamespace(eval=args.exclude_eval, eval_fields=None, eval_id_column=None)
+    spec = argparse.Namespace(eval=args.exclude_eval, eval_fields=None, eval_id_column=None)
     d = Decontaminator(action="drop", n_threads=args.n_threads).fit(eval_sets(spec))
     it = iter(
         read_batches(
