@@ -155,3 +155,14 @@ def test_dsir_exclude_eval(files):
     assert len(ids) == 20
     assert not {"d40", "d41", "d42", "d43"} & set(ids)
     assert json.loads(summary.read_text())["excluded_contaminated"] == 4
+
+
+def test_filter_exclude_eval(files):
+    out = files.tmp / "filtered.parquet"
+    r = subprocess.run(
+        [sys.executable, "-m", "tamis", "filter", str(files.corpus), "--rules", "none",
+         "--exclude-eval", f"quiz={files.ev}", "-o", str(out), "-q"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert pq.read_table(out).column("id").to_pylist() == [f"d{i}" for i in range(40)]

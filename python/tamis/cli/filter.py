@@ -71,11 +71,41 @@ def rules_stage(args: argparse.Namespace) -> Stage | None:
     )
 
 
+def decontam_stage(args: argparse.Namespace) -> Stage | None:
+    """``--exclude-eval NAME=PATH``: drop documents containing an eval item (13-gram scan)."""
+    if not getattr(args, "exclude_eval", None):
+        return None
+    from tamis.cli.decontaminate import eval_sets
+    from tamis.decontam import Decontaminator
+
+    spec = argparse.Namespace(eval=args.exclude_eval, eval_fields=None, eval_id_column=None)
+    d = Decontaminator(n_threads=args.n_threads).fit(eval_sets(spec))
+    label = [("decontam", "contaminated")]
+
+    def decide(batch: pa.RecordBatch, stats: bool) -> RuleDecisions:
+        res, flag = d.scan(batch.column(args.text_column))
+        cols = {"matched_fraction": res.matched_fraction} if stats else {}
+        return RuleDecisions(~flag, flag.astype(np.uint16), label, cols)
+
+    return Stage("decontam", decide, label)
+
+
+def _decontam_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--exclude-eval",
+        action="append",
+        metavar="NAME=PATH",
+        default=None,
+        help="drop documents containing an item of this eval set (as tamis decontaminate "
+        "--action drop); repeatable",
+    )
+
+
 #: Builders of the stages, in order: each returns a stage or ``None`` (not asked for). Other
 #: modules append theirs (a model-based stage) and add their flags in :data:`FLAG_ADDERS`.
-STAGE_BUILDERS: list[Callable[[argparse.Namespace], Stage | None]] = [rules_stage]
+STAGE_BUILDERS: list[Callable[[argparse.Namespace], Stage | None]] = [rules_stage, decontam_stage]
 #: Functions that add a stage's flags to the ``tamis filter`` parser.
-FLAG_ADDERS: list[Callable[[argparse.ArgumentParser], None]] = []
+FLAG_ADDERS: list[Callable[[argparse.ArgumentParser], None]] = [_decontam_flags]
 
 
 def load_rule_params(value: str | None) -> dict[str, dict[str, Any]]:
