@@ -355,7 +355,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--raw", type=int, default=None, help="raw pool size (documents)")
     ap.add_argument("--max-doc-tokens", type=int, default=1024)
-    ap.add_argument("--torch-threads", type=int, default=2)
+    ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
