@@ -326,3 +326,37 @@ def test_embedding_steps_equal_the_commands(tmp_path: Path) -> None:
     want, got = pq.read_table(tmp_path / "k.parquet"), pq.read_table(tmp_path / "out.parquet")
     assert got.column("id").to_pylist() == want.column("id").to_pylist()
     assert steps_["semdedup"]["docs_out"] == pq.read_metadata(tmp_path / "s.parquet").num_rows
+
+
+def test_filter_and_decontaminate_steps_equal_the_commands(tmp_path: Path, corpus: Path) -> None:
+    """filter and decontaminate (map: per shard) keep what their commands keep."""
+    ev = f"docs={SAMPLE / 'target.jsonl.gz'}"
+    Pipeline(
+        str(corpus),
+        [
+            Step("filter", rules="gopher-repetition"),
+            Step("decontaminate", eval=[ev], action="drop", ngram=8),
+        ],
+        run_dir=str(tmp_path / "run"),
+        output=str(tmp_path / "out.parquet"),
+        shard_rows=150,
+    ).run()
+    p = tamis("filter", corpus, "--rules", "gopher-repetition", "-o", tmp_path / "f.parquet", "-q")
+    assert p.returncode == 0, p.stderr
+    p = tamis(
+        "decontaminate",
+        tmp_path / "f.parquet",
+        "--eval",
+        ev,
+        "--action",
+        "drop",
+        "--ngram",
+        8,
+        "-o",
+        tmp_path / "d.parquet",
+        "-q",
+    )
+    assert p.returncode == 0, p.stderr
+    want, got = pq.read_table(tmp_path / "d.parquet"), pq.read_table(tmp_path / "out.parquet")
+    assert got.column("id").to_pylist() == want.column("id").to_pylist()
+    assert 0 < got.num_rows < 960

@@ -63,6 +63,8 @@ class Param:
     required: bool = False
     many: bool = False
     help: str = ""
+    #: An ``append`` flag: one ``--flag value`` per list item.
+    append: bool = False
 
     def check(self, value: Any) -> Optional[str]:
         """A problem with ``value`` (``None`` if it is fine)."""
@@ -95,6 +97,8 @@ class Param:
         if value is True:
             return [self.flag]
         values = value if isinstance(value, list) else [value]
+        if self.append:
+            return [w for v in values for w in (self.flag, str(v))]
         return [self.flag, *(str(v) for v in values)]
 
 
@@ -140,7 +144,8 @@ def cli_params(command: str, exclude: Sequence[str] = ()) -> dict[str, Param]:
             default=a.default,
             choices=tuple(a.choices) if a.choices is not None else None,
             required=bool(a.required),
-            many=a.nargs in ("+", "*"),
+            many=a.nargs in ("+", "*") or isinstance(a, argparse._AppendAction),
+            append=isinstance(a, argparse._AppendAction),
             help=(a.help or "").replace("%%", "%"),
         )
     return out

@@ -536,6 +536,24 @@ WRITE = StepType("write", "native", "the last shards into the output", runner=ru
 
 register(CliStep("stats", "inspect", "documents, nulls, bytes and tokens per group"))
 register(
+    CliStep(
+        "filter",
+        "map",
+        "keep the documents that pass every rule (Gopher, C4, FineWeb)",
+        exclude=("rejected",),
+    )
+)
+register(
+    CliStep(
+        "decontaminate",
+        "map",
+        "flag, drop or cut documents containing eval-set n-grams (index built per shard "
+        "unless index: names a saved one)",
+        exclude=("save_index", "report"),
+        path_params=("index",),
+    )
+)
+register(
     StepType(
         "dedup",
         "native",
