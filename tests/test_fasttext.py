@@ -281,3 +281,26 @@ def test_malformed_files_are_clear_errors(sample_data, tmp_path):
     subprocess.run([sys.executable, "-c", code, str(words), str(tmp_path / "emb.bin")], check=True)
     with pytest.raises(ValueError, match="not a supervised model"):
         FastTextModel(tmp_path / "emb.bin")
+
+
+def test_filter_cli_stage(sample_data, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp, train_file, texts = sample_data
+    train(train_file, tmp / "cli", loss="softmax", wordNgrams=2, bucket=30011)
+    model = FastTextModel(tmp / "cli.bin")
+    docs = texts[:300]
+    pq.write_table(pa.table({"id": list(range(len(docs))), "text": docs}), tmp_path / "in.parquet")
+    out = tmp_path / "out.parquet"
+    label = model.labels[0]
+    scores = model.label_probability(docs, label)
+    threshold = float(np.median(scores))
+    cmd = [sys.executable, "-m", "tamis", "filter", str(tmp_path / "in.parquet"), "-o", str(out)]
+    cmd += ["--rules", "none", "--fasttext", str(tmp / "cli.bin"), "--label", label]
+    cmd += ["--min-score", repr(threshold), "-q"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    kept = pq.read_table(out).column("id").to_pylist()
+    want = np.flatnonzero(scores >= threshold).tolist()
+    assert kept == want
+    assert 0 < len(kept) < len(docs)

@@ -101,11 +101,61 @@ def _decontam_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _model_stage(name: str, path: str | None, label: str, min_score: float, args: Any) -> Stage:
+    from tamis.quality.fasttext import FastTextModel
+
+    model = FastTextModel(str(path))
+    index = model.label_index(label)
+    labels = [(name, f"{name}_low_score")]
+
+    def decide(batch: pa.RecordBatch, stats: bool) -> RuleDecisions:
+        score = model.label_probability(
+            batch.column(args.text_column), model.labels[index], n_threads=args.n_threads
+        )
+        keep = score >= min_score  # a null text (NaN) is dropped
+        cols = {f"{name}_score": score} if stats else {}
+        return RuleDecisions(keep, (~keep).astype(np.uint16), labels, cols)
+
+    return Stage(name, decide, labels)
+
+
+def fasttext_stage(args: argparse.Namespace) -> Stage | None:
+    """``--fasttext MODEL --label L --min-score S``: keep documents with P(L) >= S."""
+    if not getattr(args, "fasttext", None):
+        return None
+    if not args.label:
+        raise ValueError("--fasttext needs --label (the label whose probability is the score)")
+    return _model_stage("fasttext", args.fasttext, args.label, args.min_score, args)
+
+
+def langid_stage(args: argparse.Namespace) -> Stage | None:
+    """``--langid MODEL --lang L --min-lang-score S``: keep documents in language L."""
+    if not getattr(args, "langid", None):
+        return None
+    return _model_stage("langid", args.langid, args.lang, args.min_lang_score, args)
+
+
+def _fasttext_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--fasttext", metavar="MODEL", default=None, help="fastText .bin/.ftz classifier"
+    )
+    p.add_argument("--label", default=None, help="label of --fasttext whose probability is kept")
+    p.add_argument("--min-score", type=float, default=0.5, help="keep P(label) >= this")
+    p.add_argument("--langid", metavar="MODEL", default=None, help="fastText language-ID model")
+    p.add_argument("--lang", default="en", help="language to keep with --langid")
+    p.add_argument("--min-lang-score", type=float, default=0.65, help="keep P(lang) >= this")
+
+
 #: Builders of the stages, in order: each returns a stage or ``None`` (not asked for). Other
 #: modules append theirs (a model-based stage) and add their flags in :data:`FLAG_ADDERS`.
-STAGE_BUILDERS: list[Callable[[argparse.Namespace], Stage | None]] = [rules_stage, decontam_stage]
+STAGE_BUILDERS: list[Callable[[argparse.Namespace], Stage | None]] = [
+    rules_stage,
+    decontam_stage,
+    fasttext_stage,
+    langid_stage,
+]
 #: Functions that add a stage's flags to the ``tamis filter`` parser.
-FLAG_ADDERS: list[Callable[[argparse.ArgumentParser], None]] = [_decontam_flags]
+FLAG_ADDERS: list[Callable[[argparse.ArgumentParser], None]] = [_decontam_flags, _fasttext_flags]
 
 
 def load_rule_params(value: str | None) -> dict[str, dict[str, Any]]:
