@@ -3,7 +3,7 @@
 
 use super::chars::{is_terminal_punctuation, n_chars, py_strip};
 use super::gopher::{find_duplicates, ratio};
-use super::words::for_each_word;
+use super::words::LazyWords;
 use super::Reason;
 
 /// FineWeb thresholds. Defaults: datatrove's.
@@ -53,7 +53,12 @@ pub struct FineWebStats {
 }
 
 /// Computes the statistics and the first failing rule (datatrove's order).
-pub fn fineweb(text: &str, p: &FineWeb, all_stats: bool) -> (FineWebStats, Option<Reason>) {
+pub fn fineweb(
+    text: &str,
+    words: &LazyWords<'_>,
+    p: &FineWeb,
+    all_stats: bool,
+) -> (FineWebStats, Option<Reason>) {
     let mut s = FineWebStats::default();
     let lines = || text.split('\n').filter(|l| !py_strip(l).is_empty());
     let (mut n, mut punct, mut short) = (0usize, 0usize, 0usize);
@@ -91,9 +96,7 @@ pub fn fineweb(text: &str, p: &FineWeb, all_stats: bool) -> (FineWebStats, Optio
     if reason.is_some() && !all_stats {
         return (s, reason);
     }
-    let mut n_words = 0usize;
-    for_each_word(text, |_| n_words += 1);
-    s.list_ratio = ratio(newlines, n_words);
+    s.list_ratio = ratio(newlines, words.get().len());
     if reason.is_none() && s.list_ratio > p.new_line_ratio {
         reason = Some(Reason::ListRatio);
     }

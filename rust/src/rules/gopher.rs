@@ -5,19 +5,20 @@ use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use super::chars::{is_alpha, is_datatrove_punctuation, n_chars, py_strip, splitlines};
-use super::words::for_each_word;
+use super::words::LazyWords;
 use super::{Reason, Stat};
 
-/// A fast deterministic hasher for string keys (xxh3; the maps never leave a document).
+/// A fast deterministic hasher for string keys (each write is folded in with seeded xxh3; no
+/// allocation; the maps never leave a document).
 #[derive(Default)]
-pub(crate) struct Xxh3Hasher(Vec<u8>);
+pub(crate) struct Xxh3Hasher(u64);
 
 impl std::hash::Hasher for Xxh3Hasher {
     fn finish(&self) -> u64 {
-        xxhash_rust::xxh3::xxh3_64(&self.0)
+        self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
     }
 }
 
@@ -106,13 +107,17 @@ pub struct QualityStats {
 }
 
 /// Computes the statistics and the first failing rule (checked in datatrove's order).
-pub fn quality(text: &str, p: &GopherQuality) -> (QualityStats, Option<Reason>) {
+pub fn quality(
+    text: &str,
+    words: &LazyWords<'_>,
+    p: &GopherQuality,
+) -> (QualityStats, Option<Reason>) {
     let stop: StrSet<'_> = p.stop_words.iter().map(String::as_str).collect();
     let mut s = QualityStats::default();
     let mut non_symbol_chars = 0usize;
     let mut alpha_words = 0usize;
     let mut seen_stop: StrSet<'_> = StrSet::default();
-    for_each_word(text, |w| {
+    for &w in words.get() {
         s.n_words += 1;
         if w.chars().any(|c| !is_datatrove_punctuation(c)) {
             s.n_non_symbol_words += 1;
@@ -124,7 +129,7 @@ pub fn quality(text: &str, p: &GopherQuality) -> (QualityStats, Option<Reason>) 
         if let Some(&k) = stop.get(w) {
             seen_stop.insert(k);
         }
-    });
+    }
     s.avg_word_length = if s.n_non_symbol_words == 0 {
         f64::NAN
     } else {
@@ -283,7 +288,7 @@ struct Joined {
 }
 
 impl Joined {
-    fn new(text: &str) -> Self {
+    fn new(text: &str, words: &[&str]) -> Self {
         let mut j = Joined {
             spaced: String::with_capacity(text.len()),
             plain: String::with_capacity(text.len()),
@@ -292,7 +297,7 @@ impl Joined {
             chars_at: Vec::new(),
         };
         let mut chars = 0;
-        for_each_word(text, |w| {
+        for &w in words {
             if !j.spaced.is_empty() {
                 j.spaced.push(' ');
             }
@@ -302,7 +307,7 @@ impl Joined {
             j.plain.push_str(w);
             j.chars_at.push(chars);
             chars += n_chars(w);
-        });
+        }
         j.spaced_at.push(j.spaced.len() + 1);
         j.plain_at.push(j.plain.len());
         j.chars_at.push(chars);
@@ -392,6 +397,7 @@ fn fail(r: Reason, reason: &mut Option<Reason>) {
 #[allow(clippy::many_single_char_names)] // p, s, n, j: the parameters, statistics, n-gram size
 pub fn repetition(
     text: &str,
+    words: &LazyWords<'_>,
     p: &GopherRepetition,
     all_stats: bool,
 ) -> (RepetitionStats, Option<Reason>) {
@@ -445,7 +451,7 @@ pub fn repetition(
     if reason.is_some() && !all_stats {
         return (s, reason);
     }
-    let j = Joined::new(text);
+    let j = Joined::new(text, words.get());
     for &(n, frac) in &p.top_n_grams {
         if j.n_words() < n || n == 0 {
             s.top_n_grams.push((n, 0.0));

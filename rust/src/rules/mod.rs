@@ -212,18 +212,23 @@ impl Family {
         }
     }
 
-    fn check(&self, text: &str, stats: Option<&mut Vec<f64>>) -> Option<Reason> {
+    fn check(
+        &self,
+        text: &str,
+        words: &words::LazyWords<'_>,
+        stats: Option<&mut Vec<f64>>,
+    ) -> Option<Reason> {
         let all = stats.is_some();
         match self {
             Family::Gopher(q) => {
-                let (s, r) = gopher::quality(text, q);
+                let (s, r) = gopher::quality(text, words, q);
                 if let Some(out) = stats {
                     s.values(out);
                 }
                 r
             }
             Family::GopherRepetition(q) => {
-                let (s, r) = gopher::repetition(text, q, all);
+                let (s, r) = gopher::repetition(text, words, q, all);
                 if let Some(out) = stats {
                     out.extend([
                         s.dup_para_frac,
@@ -250,7 +255,7 @@ impl Family {
                 r
             }
             Family::FineWeb(q) => {
-                let (s, r) = fineweb::fineweb(text, q, all);
+                let (s, r) = fineweb::fineweb(text, words, q, all);
                 if let Some(out) = stats {
                     out.extend([
                         s.line_punct_ratio,
@@ -367,14 +372,15 @@ impl Rules {
         let mut offset = 0usize;
         let mut found = 0u16;
         let mut stats = stats;
+        let words = words::LazyWords::new(text);
         for f in &self.families {
             let reasons = f.reasons();
             let r = if let Some(out) = stats.as_deref_mut() {
-                f.check(text, Some(out))
+                f.check(text, &words, Some(out))
             } else if found != 0 {
                 None
             } else {
-                f.check(text, None)
+                f.check(text, &words, None)
             };
             if let (0, Some(r)) = (found, r) {
                 let i = reasons.iter().position(|x| *x == r).unwrap_or(0);

@@ -67,6 +67,27 @@ pub fn words(text: &str) -> Vec<&str> {
     out
 }
 
+/// The words of one document, split once on first use and shared by the rule families.
+pub struct LazyWords<'a> {
+    text: &'a str,
+    cell: std::cell::OnceCell<Vec<&'a str>>,
+}
+
+impl<'a> LazyWords<'a> {
+    /// Words of `text`, not split yet.
+    pub fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            cell: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The words (see [`for_each_word`]).
+    pub fn get(&self) -> &[&'a str] {
+        self.cell.get_or_init(|| words(self.text))
+    }
+}
+
 /// Number of sentences spaCy's `Sentencizer` finds in `text` (0 for a text without tokens).
 pub fn count_sentences(text: &str) -> usize {
     let mut n = 0;
