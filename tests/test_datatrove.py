@@ -137,3 +137,57 @@ def test_filter_step_counts_reasons_and_writes_exclusions(shards, tmp_path):
     assert step["stats"]["dropped_too_few_tokens"] == len(gone)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         TamisFilter(short, batch_size=0)
+
+
+def test_rules_filter_step_equals_tamis_filter(shards, tmp_path):
+    from tamis.integrations.datatrove import TamisRulesFilter
+
+    out, dropped = tmp_path / "out", tmp_path / "dropped"
+    LocalPipelineExecutor(
+        [
+            JsonlReader(str(shards), glob_pattern="*.jsonl"),
+            TamisRulesFilter(exclusion_writer=JsonlWriter(str(dropped), compression=None)),
+            JsonlWriter(str(out), compression=None),
+        ],
+        tasks=2,
+        logging_dir=str(tmp_path / "log"),
+    ).run()
+    cli_out, rejected = tmp_path / "cli.parquet", tmp_path / "rejected.parquet"
+    args = ["filter", str(shards), "-o", str(cli_out), "--id-column", "id"]
+    assert main([*args, "--rejected", str(rejected), "-q"]) == 0
+    assert sorted(_kept_ids(out)) == sorted(pq.read_table(cli_out).column("id").to_pylist())
+    rej = pq.read_table(rejected)
+    got = {
+        json.loads(line)["id"]: json.loads(line)["metadata"]["filter_reason"]
+        for p in dropped.glob("*.jsonl")
+        for line in p.read_text().splitlines()
+    }
+    assert got == dict(zip(rej.column("id").to_pylist(), rej.column("reason").to_pylist()))
+    assert got  # the sample has rule failures (code files)
+    stats = json.loads((tmp_path / "log" / "stats.json").read_text())
+    step = next(s for s in stats if s["name"].endswith("tamis rules"))
+    assert step["stats"]["dropped"] == len(got)
+
+
+def test_decontamination_filter_step_drops_the_injected_items(shards, tmp_path):
+    from tamis.decontam import DecontaminationIndex, EvalSet
+    from tamis.integrations.datatrove import TamisDecontaminationFilter
+
+    first = json.loads((shards / "part-1.jsonl").read_text().splitlines()[3])
+    item = " ".join(first["text"].split()[:40])
+    assert len(item.split()) >= 13
+    index = DecontaminationIndex.build([EvalSet("bench", [item], ["q1"])], ngram=13)
+    path = index.save(tmp_path / "index.npz")
+    out = tmp_path / "out"
+    LocalPipelineExecutor(
+        [
+            JsonlReader(str(shards), glob_pattern="*.jsonl"),
+            TamisDecontaminationFilter(path),
+            JsonlWriter(str(out), compression=None),
+        ],
+        tasks=1,
+        logging_dir=str(tmp_path / "log"),
+    ).run()
+    kept = set(_kept_ids(out))
+    assert first["id"] not in kept
+    assert 600 <= len(kept) < 680

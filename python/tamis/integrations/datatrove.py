@@ -95,6 +95,90 @@ class TamisFilter(BaseFilter):
         return [True if k else (False, r or "tamis") for k, r in zip(keep.tolist(), reasons)]
 
 
+class TamisRulesFilter(TamisFilter):
+    """Gopher / Gopher-repetition / C4 / FineWeb rules (:class:`tamis.quality.QualityRules`).
+
+    Drops a document at its first failing rule; the reason is the rule's name (datatrove's
+    names, e.g. ``gopher_short_doc``), counted as ``dropped_<rule>``. ``thresholds`` go to
+    ``QualityRules`` (``gopher={...}``, ``c4={...}``, ...). The Rust rules are built in each
+    worker process (they do not pickle).
+    """
+
+    name = "🔻 tamis rules"
+
+    def __init__(
+        self,
+        rules: Any = ("gopher", "gopher-repetition", "c4", "fineweb"),
+        *,
+        exclusion_writer: Any = None,
+        batch_size: int = 1000,
+        **thresholds: Any,
+    ) -> None:
+        self.rule_params = {"rules": rules, **thresholds}
+        self._rules: Any = _quality_rules(self.rule_params)  # checks the parameters now
+        super().__init__(self._decide, exclusion_writer=exclusion_writer, batch_size=batch_size)
+
+    def _decide(self, texts: list[str]) -> tuple[Any, list[Optional[str]]]:
+        if self._rules is None:
+            self._rules = _quality_rules(self.rule_params)
+        d = self._rules.decide(texts)
+        labels = self._rules.labels
+        reasons = [
+            None if k else labels[c - 1][1] for k, c in zip(d.keep.tolist(), d.codes.tolist())
+        ]
+        return d.keep, reasons
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_rules": None}
+
+
+def _quality_rules(params: dict[str, Any]) -> Any:
+    from tamis.quality import QualityRules
+
+    return QualityRules(**params)
+
+
+class TamisDecontaminationFilter(TamisFilter):
+    """Drops documents that contain evaluation items (:class:`tamis.decontam.Decontaminator`).
+
+    ``index``: a saved :class:`tamis.decontam.DecontaminationIndex` (``tamis decontaminate
+    --save-index``, or ``DecontaminationIndex.save``), loaded in each worker. ``params``: the
+    decontaminator's decision parameters (``min_matches``, ``matched_fraction``, ``n_threads``).
+    Reason: ``contaminated``.
+    """
+
+    name = "🔻 tamis decontamination"
+
+    def __init__(
+        self,
+        index: Any,
+        *,
+        exclusion_writer: Any = None,
+        batch_size: int = 1000,
+        **params: Any,
+    ) -> None:
+        self.index_path = str(index)
+        self.params = params
+        self._d: Any = _decontaminator(self.index_path, params)
+        super().__init__(self._decide, exclusion_writer=exclusion_writer, batch_size=batch_size)
+
+    def _decide(self, texts: list[str]) -> tuple[Any, list[Optional[str]]]:
+        if self._d is None:
+            self._d = _decontaminator(self.index_path, self.params)
+        _, flag = self._d.scan(texts)
+        flag = np.asarray(flag, dtype=bool)
+        return ~flag, ["contaminated" if f else None for f in flag.tolist()]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_d": None}
+
+
+def _decontaminator(path: str, params: dict[str, Any]) -> Any:
+    from tamis.decontam import DecontaminationIndex, Decontaminator
+
+    return Decontaminator(action="drop", **params).set_index(DecontaminationIndex.load(path))
+
+
 class _DedupStage(PipelineStep):
     """The deduplicator every stage rebuilds from the same parameters."""
 
@@ -339,9 +423,11 @@ class TamisMinhashFilter(PipelineStep):
 
 
 __all__ = [
+    "TamisDecontaminationFilter",
     "TamisFilter",
     "TamisMinhashBuckets",
     "TamisMinhashCluster",
     "TamisMinhashFilter",
     "TamisMinhashSignature",
+    "TamisRulesFilter",
 ]
