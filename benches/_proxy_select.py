@@ -77,6 +77,20 @@ def mix_select(domains: np.ndarray, k: int, tau: float = MIX_TAU) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
+def knn_select(pool: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:
+    """``nearest_select`` searching deeper until ``k`` distinct documents are found: target
+    points share neighbours (a small target domain in the pool), and the default depth
+    ``ceil(1.1 k / m) + 1`` then finds fewer than ``k``."""
+    per = max(16, 4 * math.ceil(k / len(target)))
+    while True:
+        try:
+            return nearest_select(pool, target, k, per_target=min(per, len(pool))).indices
+        except ValueError:
+            if per >= len(pool):
+                raise
+            per *= 4
+
+
 def select_all(
     raw: pa.Table, target: pa.Table, raw_domain: np.ndarray, k: int, methods: list[str]
 ) -> tuple[dict[str, tuple[np.ndarray, float]], float | None]:
@@ -118,10 +132,7 @@ def select_all(
             idx = gradient_select(emb[0], emb[1], k, n_threads=1).indices
         elif m == "knn":
             assert emb is not None
-            # Neighbours overlap between target points: search deeper than the default
-            # ceil(1.1 k / m) + 1 ranks, which is too few when k is close to m.
-            per = min(raw.num_rows, max(16, 4 * math.ceil(k / len(emb[1]))))
-            idx = nearest_select(emb[0], emb[1], k, per_target=per).indices
+            idx = knn_select(emb[0], emb[1], k)
         elif m == "coreset":
             assert emb is not None
             idx = coreset(emb[0], k, p=2.0, method="priority", seed=0, n_threads=1).indices

@@ -58,7 +58,7 @@ from _proxy_select import METHODS, TARGET_FREE, select_all
 from _proxy_train import build_model, pack, train, train_tokenizer
 from tamis import ImportanceResampler
 
-# Model and training sizes. "cpu": ~0.24M parameters, 410k tokens per run (sized so that 2
+# Model and training sizes. "cpu": ~0.24M parameters, 410k tokens per run (sized so that 3
 # targets x 10 methods x 3 seeds fit in ~45 min of 2 cores); "gpu": ~34M parameters, 65M tokens
 # per run (one GPU; not run yet).
 PRESETS = {
@@ -100,7 +100,7 @@ PRESETS = {
 # Quick: a smoke test (~0.2M parameters, ~60k tokens per run); its losses are not the figures.
 QUICK = {"vocab": 1024, "hidden": 64, "heads": 4, "inter": 192, "layers": 2, "seq": 128, "batch": 8, "steps": 60,
              "raw": 3000, "n_target": 200, "n_eval": 40, "seeds": 2, "eval_every": 30, "tok_docs": 300}  # fmt: skip
-DEFAULT_TARGETS = ["python-docs", "kernel-docs"]
+DEFAULT_TARGETS = ["python-docs", "kernel-docs", "quotes-de"]
 
 
 def split(pool: pa.Table, target: str, cfg: dict, rng: np.random.Generator) -> dict:
@@ -233,7 +233,9 @@ def run_target(corpus: str, target_domain: str, cfg: dict, methods: list[str], d
         }
         partial = RESULTS / "tmp" / f"proxy_training_partial_{target_domain}.json"
         partial.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps({"config": cfg, "methods": results}, indent=1) + "\n")
+        head = {"n_raw": raw.num_rows, "budget_tokens": budget, "k": k, "tokenizer_s": tok_s,
+                "embedding_s": emb_s}  # fmt: skip
+        partial.write_text(json.dumps({**head, "methods": results}, indent=1) + "\n")
         print(
             f"  {target_domain:12s} {m:15s} sel {sel_s:6.1f}s  share {share:.2f}  "
             f"KLred {kl:7.3f}  target {results[m]['target_loss']['mean']:.3f}"
@@ -255,6 +257,27 @@ def run_target(corpus: str, target_domain: str, cfg: dict, methods: list[str], d
     }
 
 
+def assemble(targets: list[str], methods: list[str]) -> tuple[dict, str]:
+    """Per-target results from the partial files of an interrupted run, cut to the methods that
+    finished on every target, and a note that says so."""
+    parts = {}
+    for t in targets:
+        path = RESULTS / "tmp" / f"proxy_training_partial_{t}.json"
+        if not path.is_file():
+            raise SystemExit(f"proxy_training: no partial results for {t!r} ({path})")
+        parts[t] = json.loads(path.read_text())
+    done = [m for m in methods if all(m in p["methods"] for p in parts.values())]
+    per_target = {}
+    for t, p in parts.items():
+        res = {m: p["methods"][m] for m in done}
+        vs_random(res)
+        per_target[t] = {**{k: v for k, v in p.items() if k != "methods"}, "methods": res}
+    left = [m for m in methods if m not in done]
+    note = (f"assembled from an interrupted full run (--assemble): methods {', '.join(done)} "
+            f"finished on every target; not finished: {', '.join(left) or 'none'}")  # fmt: skip
+    return per_target, note
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_corpus_arg(ap)
@@ -270,6 +293,9 @@ def main() -> None:
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=1, help="targets run in parallel processes")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--assemble", action="store_true", help="train nothing: write the JSON from "
+                    "the per-method results an interrupted run left in bench-results/tmp/ (the "
+                    "methods complete on every target; the note says so)")  # fmt: skip
     args = ap.parse_args()
     if "random" not in args.methods:
         args.methods.insert(0, "random")  # the baseline of every comparison
@@ -295,7 +321,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     job = (cfg, args.methods, device, args.torch_threads)
-    if args.jobs > 1 and len(targets) > 1:
+    note = "quick run: smoke-test sizes, not the figures of issue 17" if args.quick else "full run"
+    if args.assemble:
+        per_target, note = assemble(targets, args.methods)
+    elif args.jobs > 1 and len(targets) > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process that ran torch
         with ProcessPoolExecutor(min(args.jobs, len(targets)), mp_context=ctx) as ex:
             futs = {t: ex.submit(run_target, corpus, t, *job) for t in targets}
@@ -325,9 +354,7 @@ def main() -> None:
     doc = {
         "bench": "proxy_training",
         "quick": bool(args.quick),
-        "note": "quick run: smoke-test sizes, not the figures of issue 17"
-        if args.quick
-        else "full run",
+        "note": note,
         "preset": args.preset,
         "config": cfg,
         "methods": args.methods,
