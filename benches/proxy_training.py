@@ -58,9 +58,9 @@ from _proxy_select import METHODS, TARGET_FREE, select_all
 from _proxy_train import build_model, pack, train, train_tokenizer
 from tamis import ImportanceResampler
 
-# Model and training sizes. "cpu": ~0.24M parameters, 410k tokens per run (sized so that 3
-# targets x 10 methods x 3 seeds fit in ~45 min of 2 cores); "gpu": ~34M parameters, 65M tokens
-# per run (one GPU; not run yet).
+# Model and training sizes. "cpu": ~0.24M parameters, 205k tokens per run (sized so that 3
+# targets x 10 methods x 3 seeds, --jobs 3, fit in ~1 h of 2 cores shared by ~9 agents: ~100 s
+# per run at a load of 15); "gpu": ~34M parameters, 65M tokens per run (one GPU; not run yet).
 PRESETS = {
     "cpu": {
         "vocab": 2048,
@@ -70,13 +70,13 @@ PRESETS = {
         "inter": 192,
         "seq": 128,
         "batch": 16,
-        "steps": 200,
+        "steps": 100,
         "lr": 3e-3,
         "raw": 20_000,
         "n_target": 500,
         "n_eval": 150,
         "seeds": 3,
-        "eval_every": 40,
+        "eval_every": 20,
         "tok_docs": 1000,
     },
     "gpu": {
