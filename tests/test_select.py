@@ -142,6 +142,27 @@ def test_nearest_select_spreads_over_the_target():
         nearest_select(pool, target[:1], k=10, per_target=3)
 
 
+def test_nearest_select_widens_the_search_when_targets_share_neighbours():
+    # Every target point is the same point, so rank r of every target point is the same pool
+    # document: the first ranks hold few distinct documents. The default search widens until it
+    # has k; the result is then the k nearest documents (brute force).
+    rng = np.random.default_rng(8)
+    pool = rng.normal(size=(3000, 5))
+    target = np.repeat(rng.normal(size=(1, 5)), 40, axis=0)
+    for k in (10, 200, 3000):
+        sel = nearest_select(pool, target, k)
+        sim = (pool / np.linalg.norm(pool, axis=1, keepdims=True)) @ (
+            target[0] / np.linalg.norm(target[0])
+        )
+        expected = np.lexsort((np.arange(len(pool)), -sim))[:k]
+        np.testing.assert_array_equal(sel.indices, np.sort(expected))
+        assert sel.per_target >= k
+        # A larger explicit bound selects the same documents.
+        np.testing.assert_array_equal(
+            nearest_select(pool, target, k, per_target=min(3000, 2 * k)).indices, sel.indices
+        )
+
+
 def _embedded_corpus(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -73,7 +73,8 @@ def nearest_select(
     Every target point ranks its nearest pool documents; the selection takes rank 1 of every
     target point, then rank 2, ... (within a rank, more similar first) until ``k`` distinct
     documents are chosen, so no target point is left unserved while another gets its 50th
-    neighbour. ``per_target`` bounds the ranks searched (default ``ceil(k / m)`` + 10%).
+    neighbour. ``per_target`` bounds the ranks searched; by default it starts at
+    ``ceil(1.1 k / m) + 1`` and doubles until the ranks hold ``k`` distinct documents.
 
     Returns
     -------
@@ -85,16 +86,25 @@ def nearest_select(
     x = np.asarray(pool)
     n, m = len(x), len(np.asarray(target))
     k = check_int("k", k, 1, n)
+    auto = per_target is None
     if per_target is None:
         per_target = min(n, int(np.ceil(1.1 * k / max(m, 1))) + 1)
-    rows, sims = nearest(x, target, per_target, metric=metric)
-    # Rank-major order: (rank, -similarity, target) for every (target, rank) pair.
-    rank = np.broadcast_to(np.arange(rows.shape[1]), rows.shape)
-    tgt = np.broadcast_to(np.arange(m)[:, None], rows.shape)
-    order = np.lexsort((tgt.ravel(), -sims.ravel(), rank.ravel()))
-    flat_rows = rows.ravel()[order]
-    _, first = np.unique(flat_rows, return_index=True)
-    first.sort()
+    while True:
+        rows, sims = nearest(x, target, per_target, metric=metric)
+        # Rank-major order: (rank, -similarity, target) for every (target, rank) pair.
+        rank = np.broadcast_to(np.arange(rows.shape[1]), rows.shape)
+        tgt = np.broadcast_to(np.arange(m)[:, None], rows.shape)
+        order = np.lexsort((tgt.ravel(), -sims.ravel(), rank.ravel()))
+        flat_rows = rows.ravel()[order]
+        _, first = np.unique(flat_rows, return_index=True)
+        first.sort()
+        if len(first) >= k or not auto or per_target == n:
+            break
+        # Target points that share their neighbours (a tight target, or one near a dense part
+        # of the pool) leave fewer than k distinct documents in the first ranks. More ranks only
+        # append pairs after the ones seen, so the first k distinct documents found with a
+        # larger bound are those any larger bound gives: search again with twice the ranks.
+        per_target = min(n, 2 * per_target)
     if len(first) < k:
         raise ValueError(
             f"only {len(first)} distinct documents among {per_target} neighbours of each of "
