@@ -203,46 +203,48 @@ def run_target(corpus: str, target_domain: str, cfg: dict, methods: list[str], d
     )
     sels, emb_s = select_all(raw, target, raw_domain, k, methods)
     kl_model = ImportanceResampler(n_threads=1).fit(target, raw)
-    results = {}
+    # What every selection is, before any training (kept even if training is cut short).
+    selections, streams = {}, {}
     for m, (idx, sel_s) in sels.items():
         order = np.random.default_rng(1).permutation(idx)
-        sel_texts = [raw_texts[i] for i in order]
-        stream, n_docs, n_unique = pack(tok, sel_texts, budget, cfg["max_doc"])
-        epochs = budget / n_unique
+        streams[m], n_docs, n_unique = pack(
+            tok, [raw_texts[i] for i in order], budget, cfg["max_doc"]
+        )
         used = order[:n_docs]
-        kl = kl_model.kl_reduction([raw_texts[i] for i in used])
-        runs = []
-        for seed in range(cfg["seeds"]):
-            t1 = time.perf_counter()
-            r = train(cfg, stream, evals, seed, device)
-            r["train_s"] = time.perf_counter() - t1
-            print(f"    {target_domain} trained {m} seed {seed}: {r['train_s']:.1f}s", flush=True)
-            runs.append(r)
-        share = float(np.mean(raw_domain[used] == target_domain))
-        results[m] = {
+        selections[m] = {
             "selection_s": sel_s,
             "sees_target": m not in TARGET_FREE,
             "k_selected": len(idx),
             "docs_used": int(n_docs),
-            "epochs": epochs,
-            "target_domain_share": share,
-            "kl_reduction": float(kl),
+            "epochs": budget / n_unique,
+            "target_domain_share": float(np.mean(raw_domain[used] == target_domain)),
+            "kl_reduction": float(kl_model.kl_reduction([raw_texts[i] for i in used])),
+        }  # fmt: skip
+    head = {"n_raw": raw.num_rows, "budget_tokens": budget, "k": k, "tokenizer_s": tok_s,
+            "embedding_s": emb_s, "selections": selections}  # fmt: skip
+    partial = RESULTS / "tmp" / f"proxy_training_partial_{target_domain}.json"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    results: dict = {}
+    for m, sel in selections.items():
+        runs = []
+        for seed in range(cfg["seeds"]):
+            t1 = time.perf_counter()
+            r = train(cfg, streams[m], evals, seed, device)
+            r["train_s"] = time.perf_counter() - t1
+            print(f"    {target_domain} trained {m} seed {seed}: {r['train_s']:.1f}s", flush=True)
+            runs.append(r)
+        results[m] = {
+            **sel,
             "target_loss": ms([r["target_loss"] for r in runs]),
             "general_loss": ms([r["general_loss"] for r in runs]),
             "runs": runs,
         }
-        partial = RESULTS / "tmp" / f"proxy_training_partial_{target_domain}.json"
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        head = {"n_raw": raw.num_rows, "budget_tokens": budget, "k": k, "tokenizer_s": tok_s,
-                "embedding_s": emb_s}  # fmt: skip
         partial.write_text(json.dumps({**head, "methods": results}, indent=1) + "\n")
-        print(
-            f"  {target_domain:12s} {m:15s} sel {sel_s:6.1f}s  share {share:.2f}  "
-            f"KLred {kl:7.3f}  target {results[m]['target_loss']['mean']:.3f}"
-            f"±{results[m]['target_loss']['std']:.3f}  general "
-            f"{results[m]['general_loss']['mean']:.3f}±{results[m]['general_loss']['std']:.3f}",
-            flush=True,
-        )
+        tl, gl = results[m]["target_loss"], results[m]["general_loss"]
+        print(f"  {target_domain:12s} {m:15s} sel {sel['selection_s']:6.1f}s  share "
+              f"{sel['target_domain_share']:.2f}  KLred {sel['kl_reduction']:7.3f}  target "
+              f"{tl['mean']:.3f}±{tl['std']:.3f}  general {gl['mean']:.3f}±{gl['std']:.3f}",
+              flush=True)  # fmt: skip
     vs_random(results)
     return {
         "n_raw": raw.num_rows,
@@ -253,6 +255,7 @@ def run_target(corpus: str, target_domain: str, cfg: dict, methods: list[str], d
         "k": k,
         "tokenizer_s": tok_s,
         "embedding_s": emb_s,
+        "selections": selections,
         "methods": results,
     }
 
