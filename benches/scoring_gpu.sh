@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# The GPU run of benches/scoring.py, sized for under 5 minutes on one H100: random-initialised
-# 125M and 1B Llama configs, tamis LMScorer vs the naive padded HF loop, tokens/s and MFU.
-# Uses data/corpus/pool.parquet (built by `make corpus`) when present, else the shipped sample
-# corpus (pass --input PATH to choose). Results are appended to bench-results/scoring.json.
+# LM scoring on one GPU (issue 18), one prepared run of benches/scoring_gpu.py: a random 134M
+# Llama in bf16 built from a config, a tokenizer trained on the spot (no downloads), the naive
+# padded Hugging Face loop vs tamis LMScorer padded, packed, and packed + torch.compile; prints
+# tokens/s and writes bench-results/scoring_gpu.json. Under 5 minutes on one H100/H200; without
+# a CUDA device (or torch) it says so and exits 0. Extra arguments go to the Python script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-"$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'"
-"$PY" benches/scoring.py --config 125m --docs 4096 --max-length 1024 "$@"
-"$PY" benches/scoring.py --config 1b --docs 2048 --max-length 1024 "$@"
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+exec "${PYTHON:-python3}" benches/scoring_gpu.py "$@"

@@ -4,12 +4,14 @@ torch and transformers are an optional extra (``pip install 'tamis[torch]'``); t
 when a scorer is built, never when this module is imported.
 
 Speed: the scorers sort documents by token length and cut them into *token-budget* batches (a batch
-holds as many documents as fit ``token_budget`` padded tokens), so almost no compute is spent on
-padding; on CUDA the forward pass runs under bf16 autocast; the language-model head is applied in
-chunks of tokens, so the full ``tokens × vocab`` logits never exist in fp32 (only
-``chunk_tokens × vocab`` at a time); per-token results stay on the device until the end of a call
-(one device-to-host copy per call, no per-document ``.item()``); a CUDA out-of-memory error halves
-the batch and lowers the budget for the rest of the call. Results come back in input order.
+holds as many documents as fit ``token_budget`` padded tokens), so little compute is spent on
+padding; with ``pack`` (the default on CUDA) documents are packed into rows of ``max_length``
+tokens with per-document attention (:mod:`tamis.scoring._packing`), so none is; on CUDA the
+forward pass runs under bf16 autocast, optionally through ``torch.compile``; the language-model
+head is applied in chunks of tokens, so the full ``tokens × vocab`` logits never exist in fp32
+(only ``chunk_tokens × vocab`` at a time); per-token results stay on the device until the end of
+a call (one device-to-host copy per call, no per-document ``.item()``); a CUDA out-of-memory
+error halves the batch. Results come back in input order.
 
 Definitions (per document, over the tokens that are *scored*: every document token when the
 tokenizer has a BOS token, which is then prepended as context; every token but the first
@@ -35,9 +37,7 @@ BOS).
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,134 +53,9 @@ from tamis.scoring._models import (
     _torch,
     default_device,
 )
+from tamis.scoring._packing import block_causal_mask, pack_rows, packed_arrays, packing_kind
 from tamis.scoring._select import _check_int, _check_metrics, prefetch, token_budget_batches
-
-# --------------------------------------------------------------------------------------------
-# Token windows
-
-
-@dataclass(frozen=True)
-class _Pieces:
-    """Token windows to run.
-
-    Piece ``j`` is ``ids[start[j]:end[j]]`` of document ``doc[j]`` and scores the targets at
-    window positions ``[score_from[j], end[j] - start[j])``.
-    """
-
-    doc: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-    score_from: np.ndarray
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return self.end - self.start
-
-
-def _make_pieces(
-    lengths: np.ndarray, max_length: int, stride: int | None
-) -> tuple[_Pieces, np.ndarray]:
-    """Split each sequence into pieces; returns the pieces and the per-document truncated flag.
-
-    ``stride=None`` truncates to ``max_length``. Otherwise windows of ``max_length`` tokens start
-    every ``stride`` tokens; each scores only the targets the previous windows did not, so every
-    target is scored once, with at least ``max_length - stride`` tokens of context after the first
-    window (the strided perplexity of the Hugging Face guide).
-    """
-    n = len(lengths)
-    truncated = lengths > max_length
-    if stride is None or not truncated.any():
-        end = np.minimum(lengths, max_length)
-        return _Pieces(
-            np.arange(n, dtype=np.int64),
-            np.zeros(n, dtype=np.int64),
-            end.astype(np.int64),
-            np.ones(n, dtype=np.int64),
-        ), (truncated if stride is None else np.zeros(n, dtype=bool))
-    windows: list[tuple[int, int, int, int]] = []  # (doc, start, end, first scored target)
-    for i, length in enumerate(lengths.tolist()):
-        if length <= max_length:
-            windows.append((i, 0, length, 1))
-            continue
-        scored = 1  # targets [1, scored) are done
-        b = min(length, max_length)
-        while True:
-            a = max(0, b - max_length)
-            windows.append((i, a, b, scored - a))
-            scored = b
-            if b >= length:
-                break
-            b = min(length, b + stride)
-    arr = np.asarray(windows, dtype=np.int64).reshape(-1, 4)
-    return _Pieces(*(np.ascontiguousarray(arr[:, j]) for j in range(4))), np.zeros(n, dtype=bool)
-
-
-# --------------------------------------------------------------------------------------------
-# Per-document reductions (NumPy, vectorised over a flat array of per-token values)
-
-
-def _segment_means_of_lowest(
-    values: np.ndarray, doc: np.ndarray, counts: np.ndarray, fraction: float
-) -> np.ndarray:
-    """Per document: mean of its ``floor(fraction * count)`` lowest values; NaN where that is 0."""
-    n_docs = len(counts)
-    out = np.full(n_docs, np.nan)
-    if len(values) == 0:
-        return out
-    order = np.lexsort((values, doc))  # by document, then value
-    sorted_vals = values[order].astype(np.float64)
-    starts = np.zeros(n_docs, dtype=np.int64)
-    np.cumsum(counts[:-1], out=starts[1:])
-    m = np.floor(counts * fraction + 1e-9).astype(np.int64)
-    csum = np.concatenate([[0.0], np.cumsum(sorted_vals)])
-    ok = m > 0
-    out[ok] = (csum[starts[ok] + m[ok]] - csum[starts[ok]]) / m[ok]
-    return out
-
-
-def _min_k_fraction(min_k_fraction: Any, k: Any) -> float:
-    """The checked Min-K% fraction, taking the deprecated ``k=`` when it is given."""
-    if k is not None:
-        warnings.warn(
-            "LMScorer(k=...) is deprecated: the Min-K% fraction is now min_k_fraction=",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        min_k_fraction = k
-    f = min_k_fraction
-    if not isinstance(f, (int, float)) or isinstance(f, bool) or not 0 < f <= 1:
-        raise ValueError(f"min_k_fraction must be a fraction in (0, 1], got {f!r}")
-    return float(f)
-
-
-def _doc_metrics(
-    logp: np.ndarray,
-    z: np.ndarray | None,
-    doc: np.ndarray,
-    counts: np.ndarray,
-    truncated: np.ndarray,
-    fraction: float,
-) -> dict[str, np.ndarray]:
-    """Every :data:`LM_METRICS` column from the per-token log-probs (and z-scores) of the docs."""
-    n_docs = len(counts)
-    sum_nll = np.bincount(doc, weights=-logp, minlength=n_docs)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_nll = np.where(counts > 0, sum_nll / np.maximum(counts, 1), np.nan)
-    sum_nll = np.where(counts > 0, sum_nll, np.nan)
-    return {
-        "sum_nll": sum_nll,
-        "mean_nll": mean_nll,
-        "ppl": np.exp(mean_nll),
-        "n_tokens": counts,
-        "truncated": truncated,
-        "min_k": _segment_means_of_lowest(logp, doc, counts, fraction),
-        "min_k_pp": (
-            _segment_means_of_lowest(z, doc, counts, fraction)
-            if z is not None
-            else np.full(n_docs, np.nan)
-        ),
-    }
-
+from tamis.scoring._windows import _doc_metrics, _make_pieces, _min_k_fraction, _Pieces
 
 # --------------------------------------------------------------------------------------------
 # The language-model scorer
@@ -209,9 +84,10 @@ class LMScorer:
     min_k_fraction
         Fraction of tokens for Min-K% / Min-K%++, in ``(0, 1]`` (0.2 in Shi et al.).
     token_budget
-        Padded tokens per forward pass (batch size × longest sequence).
+        Padded tokens per forward pass (batch size × longest sequence; rows × ``max_length``
+        when packing).
     max_batch_size
-        Optional cap on documents per forward pass.
+        Optional cap on documents (packed: rows) per forward pass.
     bos_token_id
         ``"auto"``: the tokenizer's BOS token, prepended so that every document token is scored;
         ``None``: nothing is prepended and the first token is context only; or an id.
@@ -221,6 +97,18 @@ class LMScorer:
         Logit elements (tokens × vocab) materialised in fp32 at once by the chunked head.
     dtype
         Weights' dtype when loading from a folder; default bf16 on CUDA, fp32 on CPU.
+    pack
+        Pack several documents into each row of ``max_length`` tokens, with position ids
+        restarting per document and block-diagonal causal attention (a 4-D mask for SDPA/eager,
+        variable-length flash attention through ``position_ids`` for ``flash_attention_*``), so
+        no compute goes to padding (see :mod:`tamis.scoring._packing`). ``None`` (default): on
+        CUDA when the model supports it (a transformers model with sdpa, eager or flash
+        attention and no sliding window shorter than ``max_length``); ``True`` raises a
+        ``ValueError`` for a model that does not. Results equal the unpacked path up to float
+        rounding.
+    compile
+        Run the backbone through ``torch.compile`` (worth it on CUDA for long runs; the first
+        batches pay the compilation).
     k
         Deprecated name of ``min_k_fraction`` (in tamis ``k`` is always a count); warns.
 
@@ -245,6 +133,8 @@ class LMScorer:
         autocast: bool | None = None,
         chunk_elements: int = 1 << 26,
         dtype: Any = None,
+        pack: bool | None = None,
+        compile: bool = False,
         k: float | None = None,
     ) -> None:
         self.min_k_fraction = _min_k_fraction(min_k_fraction, k)
@@ -271,6 +161,16 @@ class LMScorer:
         self.autocast = self.device.startswith("cuda") if autocast is None else bool(autocast)
         self.chunk_elements = _check_int("chunk_elements", chunk_elements, 1)
         self._backbone, self._head = _split_head(model)
+        kind, why = packing_kind(self._backbone, model, self.max_length)
+        if pack and kind is None:
+            raise ValueError(f"pack=True: this model cannot run packed rows: {why}")
+        if pack is None:
+            pack = self.device.startswith("cuda") and kind is not None
+        self.pack = bool(pack)
+        self._pack_kind = kind if self.pack else None
+        self.compile = bool(compile)
+        if self.compile:  # the backbone is the whole model when there is no separate head
+            self._backbone = _torch().compile(self._backbone)
 
     # -- public API --------------------------------------------------------------------------
 
@@ -339,9 +239,18 @@ class LMScorer:
         z_parts: list[Any] = []
         doc_parts: list[np.ndarray] = []
         live = np.flatnonzero(n_scored > 0)
-        budget = self.token_budget
-        pending = token_budget_batches(pieces.lengths[live], budget, self.max_batch_size)
-        pending = [live[b] for b in reversed(pending)]
+        pending: list[Any]
+        if self.pack:
+            rows = [live[r] for r in pack_rows(pieces.lengths[live], self.max_length)]
+            per = max(1, self.token_budget // self.max_length)
+            if self.max_batch_size:
+                per = min(per, self.max_batch_size)
+            pending = [rows[i : i + per] for i in range(0, len(rows), per)][::-1]
+        else:
+            batches = token_budget_batches(
+                pieces.lengths[live], self.token_budget, self.max_batch_size
+            )
+            pending = [live[b] for b in reversed(batches)]
         while pending:
             batch = pending.pop()
             try:
@@ -351,7 +260,6 @@ class LMScorer:
                     raise
                 if self.device.startswith("cuda"):
                     torch.cuda.empty_cache()
-                budget = max(self.max_length, budget // 2)
                 half = len(batch) // 2
                 pending.extend([batch[half:], batch[:half]])
                 continue
@@ -369,28 +277,22 @@ class LMScorer:
         return _doc_metrics(logp_all, z_all, doc_all, counts, truncated, self.min_k_fraction)
 
     def _run_batch(
-        self, seqs: list[np.ndarray], pieces: _Pieces, batch: np.ndarray, need_z: bool
+        self, seqs: list[np.ndarray], pieces: _Pieces, batch: Any, need_z: bool
     ) -> tuple[Any, Any, np.ndarray]:
-        """Forward one batch; per scored token: log p(target), z-score (or None), document."""
+        """Forward one batch; per scored token: log p(target), z-score (or None), document.
+
+        ``batch`` is an array of piece indices (padded rows) or, when packing, a list of rows.
+        """
         torch = _torch()
-        lens = pieces.lengths[batch]
-        width = int(lens.max())
-        rows = len(batch)
-        ids = np.zeros((rows, width), dtype=np.int64)
-        mask = np.zeros((rows, width), dtype=np.int64)
-        pred_idx, target_pos, docs = [], [], []
-        for r, j in enumerate(batch.tolist()):
-            d, a, b, frm = (
-                int(x[j]) for x in (pieces.doc, pieces.start, pieces.end, pieces.score_from)
-            )
-            ids[r, : b - a] = seqs[d][a:b]
-            mask[r, : b - a] = 1
-            t = np.arange(frm, b - a, dtype=np.int64)
-            pred_idx.append(r * width + t - 1)
-            target_pos.append(r * width + t)
-            docs.append(np.full(len(t), d, dtype=np.int64))
-        pred = np.concatenate(pred_idx)
-        targets = ids.reshape(-1)[np.concatenate(target_pos)]
+        if self.pack:
+            width = self.max_length
+            if not self.compile:  # a fixed width keeps compiled shapes static
+                width = max(int(pieces.lengths[r].sum()) for r in batch)
+            arrays = packed_arrays(seqs, pieces, batch, width)
+        else:
+            arrays = _padded_arrays(seqs, pieces, batch)
+        ids = arrays["input_ids"]
+        rows, width = ids.shape
         dev = self.device
         pin = dev.startswith("cuda")
 
@@ -398,25 +300,67 @@ class LMScorer:
             t = torch.from_numpy(a)
             return t.pin_memory().to(dev, non_blocking=True) if pin else t.to(dev)
 
-        ids_t, mask_t, pred_t, tgt_t = (to_dev(a) for a in (ids, mask, pred, targets))
+        t = {k: to_dev(v) for k, v in arrays.items() if k != "docs"}
+        if self._pack_kind == "varlen":
+            # One flat sequence: transformers turns the position restarts into cu_seqlens.
+            kwargs = {
+                "input_ids": t["input_ids"].reshape(1, -1),
+                "position_ids": t["position_ids"].reshape(1, -1),
+            }
+        elif self._pack_kind is not None:
+            dtype = next(self.model.parameters()).dtype
+            mask = block_causal_mask(t["segment"], self._pack_kind, dtype)
+            kwargs = {
+                "input_ids": t["input_ids"],
+                "position_ids": t["position_ids"],
+                "attention_mask": mask,
+            }
+        elif self._head is not None:
+            # Right padding under causal attention: no real token ever sees a pad, so the mask
+            # is not needed, and without it SDPA can take its fused causal kernels.
+            kwargs = {"input_ids": t["input_ids"]}
+        else:
+            kwargs = {"input_ids": t["input_ids"], "attention_mask": t["mask"]}
         amp = (
             torch.autocast(device_type=dev.split(":")[0], dtype=torch.bfloat16)
             if self.autocast
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), amp:
-            if self._head is not None:
-                # Right padding under causal attention: no real token ever sees a pad, so the
-                # mask is not needed, and without it SDPA can take its fused causal kernels.
-                hidden = _first(self._backbone(input_ids=ids_t))
-                hidden = hidden.reshape(rows * width, -1).index_select(0, pred_t)
-                project = self._head
-            else:
-                logits = _first(self.model(input_ids=ids_t, attention_mask=mask_t))
-                hidden = logits.reshape(rows * width, -1).index_select(0, pred_t)
-                project = None
-            logp, z = _chunked_token_stats(hidden, tgt_t, project, self.chunk_elements, need_z)
-        return logp, z, np.concatenate(docs)
+            out = _first(self._backbone(**kwargs))
+            hidden = out.reshape(rows * width, -1).index_select(0, t["pred"])
+            logp, z = _chunked_token_stats(
+                hidden, t["targets"], self._head, self.chunk_elements, need_z
+            )
+        return logp, z, arrays["docs"]
+
+
+def _padded_arrays(
+    seqs: list[np.ndarray], pieces: _Pieces, batch: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Inputs of one right-padded forward pass: one piece per row, as wide as the longest."""
+    width = int(pieces.lengths[batch].max())
+    rows = len(batch)
+    ids = np.zeros((rows, width), dtype=np.int64)
+    mask = np.zeros((rows, width), dtype=np.int64)
+    pred_idx, docs = [], []
+    for r, j in enumerate(batch.tolist()):
+        d, a, b, frm = (
+            int(x[j]) for x in (pieces.doc, pieces.start, pieces.end, pieces.score_from)
+        )
+        ids[r, : b - a] = seqs[d][a:b]
+        mask[r, : b - a] = 1
+        t = np.arange(frm, b - a, dtype=np.int64)
+        pred_idx.append(r * width + t - 1)
+        docs.append(np.full(len(t), d, dtype=np.int64))
+    pred = np.concatenate(pred_idx)
+    return {
+        "input_ids": ids,
+        "mask": mask,
+        "pred": pred,
+        "targets": ids.reshape(-1)[pred + 1],
+        "docs": np.concatenate(docs),
+    }
 
 
 def _split_head(model: Any) -> tuple[Any, Any]:
