@@ -9,7 +9,11 @@ Three measurements on the shared corpus (``--corpus``, default data/corpus/pool.
 2. end-to-end dedup of a seeded random sample of documents at Jaccard 0.8 (signatures, LSH, clusters),
    each tool in its own subprocess so that peak RSS is its own (``ru_maxrss``);
 3. precision / recall of the pairs each tool reports on the ``licenses`` domain against the exact
-   Jaccard (>= 0.8) of word 5-gram shingle sets, computed by brute force.
+   Jaccard (>= 0.8) of word 5-gram shingle sets, computed by brute force;
+4. (``cli``) the same sample deduplicated end to end by whole processes, side by side:
+   ``tamis dedup`` through its CLI at 1 and 2 threads, and rensa / datasketch pipelines that read
+   the file, deduplicate and write the kept rows (``benches/_dedup_pipelines.py``): wall and CPU
+   seconds from start-up to the written file, peak RSS of each process, the load of the machine.
 
 Usage: python benches/dedup.py [--corpus PATH] [--n-docs 20000] [--sig-docs 2000]
                                [--tools tamis,rensa,...] [--quick]
@@ -336,7 +340,9 @@ def main() -> int:
         "--acc-docs", type=int, default=None, help="licenses documents for accuracy (default all)"
     )
     ap.add_argument("--tools", default="tamis,rensa,gaoya,datasketch")
-    ap.add_argument("--skip", default="", help="sections to skip: sig,e2e,acc")
+    ap.add_argument("--skip", default="", help="sections to skip: sig,e2e,acc,cli,recall")
+    ap.add_argument("--recall-pairs", type=int, default=1200, help="controlled pairs (recall)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of the cli section (best kept)")
     ap.add_argument("--out", default=None, help="default bench-results/dedup.json")
     add_quick_arg(ap)
     ap.add_argument("--worker", default=None)
@@ -415,11 +421,19 @@ def main() -> int:
                         flush=True,
                     )
             out["end_to_end"] = e2e
+    if "cli" not in skip:
+        from _dedup_pipelines import cli_section
+
+        out["cli"] = cli_section(pool, args.n_docs, tools, args.repeat)
     if "acc" not in skip:
         lic = pool.filter(pc.equal(pool.column("domain"), "licenses")).column("text").to_pylist()
         lic = lic[: args.acc_docs]
         print("accuracy on licenses:", flush=True)
         out["accuracy"] = accuracy(lic, tools)
+    if "recall" not in skip:
+        from _dedup_recall import recall_section
+
+        out["recall"] = recall_section(pool.column("text").to_pylist(), tools, args.recall_pairs)
     dest = out_path(args.out, "dedup.json", args.quick)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():  # keep the sections and tools this run skipped

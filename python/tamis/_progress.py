@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+
+class _Quiet:
+    """A bar that shows nothing: every tqdm method is a no-op."""
+
+    n = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 def progress(
     total: int | None = None, desc: str = "", unit: str = "docs", *, enabled: bool = True
 ) -> Any:
-    """Return a tqdm bar that is silent when not a TTY or when ``enabled`` is false."""
+    """Return a tqdm bar that is silent when not a TTY or when ``enabled`` is false.
+
+    A silent bar does not import tqdm (``tqdm.auto`` imports asyncio: 0.3-0.6 s of every
+    command's start-up on the 2-core machine).
+    """
+    stream = sys.stderr
+    if not enabled or stream is None or not stream.isatty():
+        return _Quiet()
     from tqdm.auto import tqdm
 
     return tqdm(

@@ -18,7 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tamis._arrow import from_numpy
 from tamis.cli import _common as c
+from tamis.cli._stream import RowGroups, batch_rows, prefetch
 from tamis.output import open_sink, write_json
 
 
@@ -47,6 +49,7 @@ def _deduplicator(args: argparse.Namespace) -> Any:
         seed=args.seed,
         num_bands=args.num_bands,
         rows=args.rows,
+        banding=args.banding,
         verify=args.verify,
         keep=args.keep,
         exact=not args.no_exact,
@@ -56,32 +59,57 @@ def _deduplicator(args: argparse.Namespace) -> Any:
     )
 
 
+def _batches(args: argparse.Namespace, columns: list[str] | None, rows: int) -> Iterator[Any]:
+    """One streaming pass over the inputs: ``rows`` per batch, read ahead in a thread."""
+    from tamis.io import read_batches
+
+    return prefetch(
+        read_batches(
+            c.source(args.inputs),
+            text_column=args.text_column,
+            id_column=args.id_column,
+            columns=columns,
+            batch_size=rows,
+        )
+    )
+
+
 def _local(args: argparse.Namespace, d: Any, total: int | None) -> tuple[Clusters, Iterator[Any]]:
     id_col = args.id_column or "id"
+    # About 2 MB of text per batch (at most --batch-size rows): peak memory follows the batch.
+    rows_per_batch = batch_rows(c.expand_inputs(args.inputs), args.text_column, args.batch_size)
+    # Ids are read only where they are used: duplicate_of (--all-rows), keep="first" by the
+    # user's ids. Every pass reads only the columns it needs, in a prefetch thread.
+    need_ids = args.all_rows or (args.id_column is not None and args.keep == "first")
     extra = [args.score_column] if args.score_column else []
     ids, scores = [], []
     bar = c.bar(args, "dedup: signatures", total)
-    for batch in c.batches(args, columns=extra):
+    for batch in _batches(args, extra, rows_per_batch):
         d.add(batch.column(args.text_column))
-        ids.append(batch.column(id_col))
+        if need_ids:
+            ids.append(batch.column(id_col))
         if args.score_column:
             scores.append(batch.column(args.score_column).to_numpy(zero_copy_only=False))
         bar.update(batch.num_rows)
+        del batch
     bar.close()
     if args.verify == "exact":  # a second pass: shingle sets of the candidate rows only
         bar = c.bar(args, "dedup: verify", total)
 
         def texts() -> Iterator[Any]:
-            for b in c.batches(args, columns=[]):
+            for b in _batches(args, [], rows_per_batch):
                 bar.update(b.num_rows)
                 yield b.column(args.text_column)
 
         d.add_shingle_sets(texts())
         bar.close()
-    id_arr = pa.chunked_array(ids) if ids else pa.chunked_array([], pa.string())
-    user_ids = args.id_column is not None
+    id_arr = None
+    if need_ids:
+        id_arr = pa.chunked_array(ids) if ids else pa.chunked_array([], pa.string())
     d.cluster(
-        ids=id_arr.to_numpy(zero_copy_only=False) if user_ids and args.keep == "first" else None,
+        ids=id_arr.to_numpy(zero_copy_only=False)
+        if id_arr is not None and args.id_column is not None and args.keep == "first"
+        else None,
         scores=np.concatenate(scores).astype(np.float64) if scores else None,
     )
     res = Clusters(
@@ -90,7 +118,7 @@ def _local(args: argparse.Namespace, d: Any, total: int | None) -> tuple[Cluster
 
     def rows() -> Iterator[tuple[pa.Table, np.ndarray | None]]:
         start = 0
-        for batch in c.batches(args, columns=None):
+        for batch in _batches(args, None, rows_per_batch):
             n = batch.num_rows
             yield pa.Table.from_batches([batch]), np.arange(start, start + n)
             start += n
@@ -145,20 +173,20 @@ def _write(sink: Any, res: Clusters, rows: Iterator[Any], all_rows: bool, bar: A
         n = table.num_rows
         if not all_rows:
             if pos is not None:
-                table = table.filter(pa.array(res.keep[pos]))
+                table = table.filter(from_numpy(res.keep[pos]))
             if table.num_rows:
                 sink.write(table)
             bar.update(n)
             continue
         dd = res.duplicate_of[pos]
-        dup_ids = res.ids.take(pa.array(np.where(dd >= 0, dd, 0)))
+        dup_ids = res.ids.take(from_numpy(np.where(dd >= 0, dd, 0)))
         if isinstance(dup_ids, pa.ChunkedArray):
             dup_ids = dup_ids.combine_chunks()
-        table = table.append_column("cluster_id", pa.array(res.cluster_id[pos]))
+        table = table.append_column("cluster_id", from_numpy(res.cluster_id[pos]))
         table = table.append_column(
-            "duplicate_of", pc.if_else(pa.array(dd >= 0), dup_ids, pa.nulls(n, dup_ids.type))
+            "duplicate_of", pc.if_else(from_numpy(dd >= 0), dup_ids, pa.nulls(n, dup_ids.type))
         )
-        sink.write(table.append_column("keep", pa.array(res.keep[pos])))
+        sink.write(table.append_column("keep", from_numpy(res.keep[pos])))
         bar.update(n)
 
 
@@ -193,7 +221,9 @@ def run(args: argparse.Namespace) -> int:
         empty = empty.append(pa.field("keep", pa.bool_()))
     bar = c.bar(args, "dedup: write", total)
     with open_sink(out["o"], "dedup", params, schema=empty) as sink:
-        _write(sink, res, rows, args.all_rows, bar)
+        groups = RowGroups(sink, args.batch_size)
+        _write(groups, res, rows, args.all_rows, bar)
+        groups.flush()
     bar.close()
     n_docs = len(res.keep)
     n_kept = int(res.keep.sum())
@@ -258,6 +288,13 @@ def add(sub: Any) -> None:
         help="LSH bands (default: the optimum for --threshold)",
     )
     p.add_argument("--rows", type=int, default=None, help="rows per band (with --num-bands)")
+    p.add_argument(
+        "--banding",
+        choices=["auto", "recall", "datasketch"],
+        default="auto",
+        help="bands when --num-bands is not given: recall (P(candidate) >= 0.99 at --threshold, "
+        "for exact verification), datasketch (its optimum), auto: recall with --verify exact",
+    )
     p.add_argument(
         "--verify",
         choices=["estimate", "exact", "none"],

@@ -11,7 +11,8 @@ Layout (every public name is importable from ``tamis.dedup``):
 - :mod:`tamis.dedup.store`: :class:`SignedBatch` (the per-document arrays of a batch),
   :class:`SignatureStore` (all batches, appended and concatenated on read) and
   :class:`ShingleSets`;
-- :mod:`tamis.dedup.lsh`: :func:`lsh_params`, :func:`candidate_pairs`, :func:`candidate_rows`,
+- :mod:`tamis.dedup.lsh`: :func:`lsh_params`, :func:`lsh_params_recall`,
+  :func:`candidate_probability`, :func:`candidate_pairs`, :func:`candidate_rows`,
   :func:`query_rows`, :func:`resolve_banding`, :func:`write_band_keys`;
 - :mod:`tamis.dedup.cluster`: :func:`band_edges`, :func:`exact_edges`, :func:`components`,
   :func:`cluster_key_groups` (shared by the ``low_memory`` path and :func:`cluster_band_keys`),
@@ -43,9 +44,13 @@ from tamis.dedup.cluster import (
 from tamis.dedup.deduplicator import MinHashDeduplicator
 from tamis.dedup.lines import remove_repeated_lines
 from tamis.dedup.lsh import (
+    BANDINGS,
+    TARGET_RECALL,
     candidate_pairs,
+    candidate_probability,
     candidate_rows,
     lsh_params,
+    lsh_params_recall,
     query_rows,
     resolve_banding,
     write_band_keys,
@@ -65,9 +70,11 @@ from tamis.dedup.signatures import (
 from tamis.dedup.store import ShingleSets, SignatureStore, SignedBatch
 
 __all__ = [
+    "BANDINGS",
     "KEEP_POLICIES",
     "MAX_NUM_PERM",
     "SCHEMES",
+    "TARGET_RECALL",
     "VERIFY_MODES",
     "ClusterResult",
     "MinHashDeduplicator",
@@ -78,6 +85,7 @@ __all__ = [
     "band_edges",
     "band_key_groups",
     "candidate_pairs",
+    "candidate_probability",
     "candidate_rows",
     "candidate_shingle_sets",
     "choose_kept",
@@ -90,6 +98,7 @@ __all__ = [
     "exact_edges",
     "keep_priority",
     "lsh_params",
+    "lsh_params_recall",
     "make_hasher",
     "minhash_signatures",
     "query_rows",

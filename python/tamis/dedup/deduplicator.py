@@ -33,6 +33,9 @@ from tamis.dedup.store import SignatureStore, SignedBatch
 from tamis.exceptions import NotFittedError
 from tamis.io import as_text_array
 
+#: ``banding`` values: ``"auto"`` is ``"recall"`` with exact verification, else ``"datasketch"``.
+BANDING_RULES = ("auto", "recall", "datasketch")
+
 #: ``format`` of the saved ``.npz`` header (:func:`tamis._base.save_state`), and its version.
 #: Version 1 (a ``params`` JSON array, before the shared header) is still read.
 KIND = "MinHashDeduplicator"
@@ -86,9 +89,15 @@ class MinHashDeduplicator(Estimator):
     scheme, seed
         ``"fast"``, ``"affine32"`` or ``"legacy"`` (:func:`minhash_signatures`); permutation seed.
     num_bands, rows
-        Banding; both ``None`` (default) picks datasketch's optimum for ``threshold``.
+        Banding; both ``None`` (default) picks it by the ``banding`` rule.
+    banding
+        ``"recall"``: :func:`~tamis.dedup.lsh_params_recall`, the steepest banding that makes a
+        pair at ``threshold`` a candidate with probability >= 0.99 (its extra candidates are
+        removed by exact verification); ``"datasketch"``: datasketch's optimum
+        (:func:`~tamis.dedup.lsh_params`, a trade-off for tools without verification);
+        ``"auto"`` (default): ``"recall"`` with ``verify="exact"``, else ``"datasketch"``.
     weights
-        ``(false_positive_weight, false_negative_weight)`` for that optimum.
+        ``(false_positive_weight, false_negative_weight)`` for datasketch's optimum.
     verify
         How a candidate pair is checked: ``"exact"`` (default) Jaccard of the shingle hashes
         (:meth:`fit` computes the sets of the candidate rows; after :meth:`add`, call
@@ -149,6 +158,7 @@ class MinHashDeduplicator(Estimator):
         seed: int = 1,
         num_bands: Optional[int] = None,
         rows: Optional[int] = None,
+        banding: str = "auto",
         weights: tuple[float, float] = (0.5, 0.5),
         verify: str = "exact",
         keep: str = "first",
@@ -172,8 +182,12 @@ class MinHashDeduplicator(Estimator):
         self.n_threads = check_threads(n_threads)
         self.weights = tuple(weights)
         self.num_bands, self.rows = num_bands, rows
+        self.banding = check_choice("banding", banding, BANDING_RULES)
+        rule = (
+            banding if banding != "auto" else "recall" if self.verify == "exact" else "datasketch"
+        )
         self.num_bands_, self.rows_ = resolve_banding(
-            self.threshold, self.num_perm, num_bands, rows, weights
+            self.threshold, self.num_perm, num_bands, rows, weights, rule
         )
         #: The text normalisation and the ``_core.MinHasher`` of these parameters (what
         #: :func:`~tamis.dedup.sign_batch` takes).
@@ -366,6 +380,8 @@ class MinHashDeduplicator(Estimator):
         """
         params, arrays = _read(path)
         params["weights"] = tuple(params["weights"])
+        # files written before ``banding`` existed used datasketch's banding (their band keys too)
+        params.setdefault("banding", "datasketch")
         self = cls(**params)
         self._added().load_arrays(arrays)
         return self

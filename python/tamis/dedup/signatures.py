@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from tamis import _core
+from tamis._arrow import from_numpy
 from tamis._validation import check_int, check_seed, check_threads
 from tamis.dedup._checks import check_choice
 from tamis.dedup.store import ShingleSets, SignedBatch
@@ -290,7 +291,7 @@ def candidate_shingle_sets(
             raise ValueError(f"more documents than the {n} added")
         sel = np.flatnonzero(candidates[row : row + m])
         if len(sel):
-            part = shingle_sets(hasher, arr.take(pa.array(sel)), n_threads=n_threads)
+            part = shingle_sets(hasher, arr.take(from_numpy(sel)), n_threads=n_threads)
             sizes[row + sel] = np.diff(part.indptr)
             hashes.append(part.hashes)
         row += m

@@ -1,0 +1,120 @@
+"""The streaming passes of ``tamis dedup`` (small batches, prefetch, row groups) and lazy imports."""
+
+import json
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tamis.cli import main
+from tamis.cli._stream import BATCH_BYTES, RowGroups, batch_rows, prefetch
+
+
+def test_prefetch_yields_in_order_and_raises_where_the_producer_failed():
+    assert list(prefetch(range(100))) == list(range(100))
+
+    def bad():
+        yield 1
+        yield 2
+        raise ValueError("row 3 is broken")
+
+    got = []
+
+    def consume():
+        got.extend(prefetch(bad()))
+
+    with pytest.raises(ValueError, match="row 3"):
+        consume()
+    assert got == [1, 2]
+
+
+def test_prefetch_stops_its_thread_when_the_consumer_stops():
+    before = threading.active_count()
+    gen = prefetch(iter(range(10**9)))
+    assert next(gen) == 0
+    gen.close()
+    assert threading.active_count() == before
+
+
+class _Sink:
+    def __init__(self):
+        self.tables = []
+
+    def write(self, table):
+        self.tables.append(table)
+
+
+def test_row_groups_collect_small_tables():
+    sink = _Sink()
+    groups = RowGroups(sink, max_rows=10)
+    for i in range(7):
+        groups.write(pa.table({"x": [i, i]}))
+    groups.flush()
+    assert [t.num_rows for t in sink.tables] == [10, 4]
+    assert pa.concat_tables(sink.tables).column("x").to_pylist() == [
+        i for i in range(7) for _ in (0, 1)
+    ]
+    by_bytes = _Sink()
+    groups = RowGroups(by_bytes, max_rows=10**6, max_bytes=1)
+    groups.write(pa.table({"x": [1]}))
+    assert len(by_bytes.tables) == 1
+
+
+def test_batch_rows_follows_the_text_bytes_of_the_footers(tmp_path):
+    path = tmp_path / "c.parquet"
+    rng = np.random.default_rng(0)
+    texts = [rng.bytes(5_000).hex() for _ in range(1000)]  # 10,000 distinct bytes each
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=300)
+    rows = batch_rows([path], "text", 8192)
+    assert abs(rows - BATCH_BYTES // 10_000) <= 25
+    assert batch_rows([path], "text", 50) == 50
+    assert batch_rows([tmp_path / "c.jsonl"], "text", 777) == 777  # no footer to read
+
+
+def _corpus(tmp_path, n=600):
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(400)]
+    texts = [" ".join(rng.choice(words, 60)) for _ in range(n)]
+    for i in range(0, n, 7):  # near-duplicates: one word changed
+        texts[i + 1 if i + 1 < n else i] = texts[i].replace(texts[i].split()[3], "zz", 1)
+    path = tmp_path / "in.parquet"
+    pq.write_table(
+        pa.table({"text": texts, "id": [f"d{i}" for i in range(n)], "n": list(range(n))}),
+        path,
+        row_group_size=128,
+    )
+    return path
+
+
+@pytest.mark.parametrize("flags", [[], ["--all-rows"], ["--keep", "longest"]])
+def test_batch_size_does_not_change_the_output(tmp_path, flags):
+    src = _corpus(tmp_path)
+    outs = []
+    for bs in ("3", "100000"):
+        out = tmp_path / f"out{bs}.parquet"
+        assert main(["dedup", str(src), "-o", str(out), "-q", "--batch-size", bs, *flags]) == 0
+        outs.append(pq.read_table(out))
+    assert outs[0].equals(outs[1])
+    assert outs[0].num_rows < 600 or "--all-rows" in flags
+    # small batches are gathered into row groups of --batch-size rows
+    assert pq.ParquetFile(tmp_path / "out3.parquet").metadata.row_group(0).num_rows >= 3
+
+
+def test_import_tamis_is_lazy():
+    code = (
+        "import sys, json, tamis; print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    assert not loaded & {"torch", "ray", "pandas", "datasets", "scipy", "sklearn", "pyarrow"}
+    code = "import tamis; print(tamis.MinHashDeduplicator.__name__, tamis.cluster.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["MinHashDeduplicator", "tamis.cluster"]
+    import tamis
+
+    with pytest.raises(AttributeError, match="no_such_name"):
+        getattr(tamis, "no_such_name")  # noqa: B009
