@@ -56,6 +56,48 @@ def test_sinkhorn_same_for_any_thread_count_and_float32():
     np.testing.assert_allclose(f32.f, one.f, rtol=1e-4, atol=1e-7)
 
 
+def test_sinkhorn_same_bits_across_blocks_groups_threads_and_caching():
+    # 64 blocks of 256 rows make a group (merged in order); a pool spanning two groups with a
+    # ragged last block, and a target whose size is not a multiple of the 8 vector lanes.
+    x, y = _clouds(n=256 * 64 + 77, m=11, d=4, seed=3)
+    runs = [
+        sinkhorn(x, y, eps=0.02, max_iter=30, tol=0.0, n_threads=t, max_memory=mem)
+        for t, mem in ((1, 1 << 30), (2, 1 << 30), (3, 0), (1, 0))
+    ]
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other.f, runs[0].f)
+        np.testing.assert_array_equal(other.g, runs[0].g)
+        assert other.cost == runs[0].cost
+    m = ot.dist(x, y, metric="cosine")
+    a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))
+    _, log = ot.bregman.sinkhorn_log(
+        a, b, m, 0.02, numItermax=30, stopThr=0.0, log=True, warn=False
+    )
+    np.testing.assert_allclose(runs[0].f, 0.02 * log["log_u"], rtol=1e-6, atol=1e-11)
+
+
+def test_sinkhorn_equals_pot_with_a_far_target_point():
+    # One target point far from the pool: its column of exp(-M/eps) is ~exp(-2700), far below
+    # f64's range, so the fused pass (one exp per entry, plan entries summed directly) works
+    # only because the exact first pass moves log v first. POT's own marginal check overflows
+    # in exp here (harmless to its iterates).
+    x, y = _clouds(n=200, m=6, d=3, seed=4)
+    x, y = x / 4, y / 4
+    y[0] += 3.0
+    eps = 0.01
+    m = ot.dist(x, y)
+    a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))
+    with np.errstate(over="ignore"):
+        _, log = ot.bregman.sinkhorn_log(
+            a, b, m, eps, numItermax=40, stopThr=0.0, log=True, warn=False
+        )
+    got = sinkhorn(x, y, eps=eps, metric="sqeuclidean", max_iter=40, tol=0.0)
+    assert np.isfinite(got.f).all()
+    assert np.isfinite(got.g).all()
+    np.testing.assert_allclose(got.f, eps * log["log_u"], rtol=1e-6, atol=1e-9 * eps)
+    np.testing.assert_allclose(got.g, eps * log["log_v"], rtol=1e-6, atol=1e-9 * eps)
+
+
 def test_sinkhorn_bad_input_names_the_parameter():
     x, y = _clouds(n=10, m=4)
     with pytest.raises(ValueError, match="eps must be a positive number"):

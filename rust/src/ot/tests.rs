@@ -51,7 +51,7 @@ fn equals_the_dense_iteration_and_conserves_mass() {
     let mut c = vec![0.0; n * m];
     CostBlocks::new(xs, ys, Metric::SqEuclidean)
         .unwrap()
-        .fill(0, n, &mut c);
+        .fill(0, n, &mut c, 1.0);
     let cf = SinkhornConfig {
         max_iter: 25,
         tol: 0.0,
@@ -163,4 +163,25 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(sinkhorn_points(xs, zs, &a, &a, Metric::Cosine, &cfg(1.0, 0), None, &stop).is_err());
     let nan = [f64::NAN, 0.0];
     assert!(Points::new(&nan, 1, 2, "x").is_err());
+}
+
+#[test]
+fn fused_sums_underflow_where_the_exact_pass_does_not() {
+    // Column 1 is ~exp(-3000) against column 0 in every row: the plan's column sum underflows
+    // (the solver then redoes the pass exactly), its log-sum-exp does not.
+    let (n, m) = (300, 2);
+    let c: Vec<f64> = (0..n)
+        .flat_map(|i| [i as f64 / n as f64, 30.0 + i as f64 / n as f64])
+        .collect();
+    let cost = Cost::Given(&c, m, 0.01);
+    let a = vec![1.0 / n as f64; n];
+    let log_a: Vec<f64> = a.iter().map(|v| v.ln()).collect();
+    let log_v = [0.0, 0.0];
+    let (mut u1, mut u2) = (vec![0.0; n], vec![0.0; n]);
+    let sums = pass_fused(&cost, &a, &log_a, &mut u1, &log_v);
+    assert!(sums[1] < FUSED_MIN && sums[0] > 0.99);
+    let exact = pass_exact(&cost, &log_a, &mut u2, Some(&log_v));
+    assert!(exact[1].is_finite() && exact[1] < -2900.0);
+    assert_eq!(u1, u2);
+    assert!((exact[0] - (sums[0].ln() - log_v[0])).abs() < 1e-12);
 }
