@@ -118,3 +118,18 @@ def test_import_tamis_is_lazy():
 
     with pytest.raises(AttributeError, match="no_such_name"):
         getattr(tamis, "no_such_name")  # noqa: B009
+
+
+def test_every_cli_module_is_a_registered_command():
+    from pathlib import Path
+
+    import tamis.cli
+    from tamis.cli import COMMAND_MODULES, build_parser
+
+    here = Path(tamis.cli.__file__).parent
+    modules = sorted(p.stem for p in here.glob("*.py") if not p.stem.startswith("_"))
+    assert sorted(COMMAND_MODULES) == modules
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == modules
+    only = next(a for a in build_parser("dedup")._actions if a.dest == "command")
+    assert list(only.choices) == ["dedup"]
