@@ -22,7 +22,14 @@ use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::hash::{bucket, hash64};
 use crate::parallel::with_threads;
-use crate::text::{ascii_class, for_each_word_span, CharClass, Normalizer};
+use crate::text::Normalizer;
+
+mod scan;
+mod sha;
+
+use scan::WordScratch;
+pub use sha::sha256_mod;
+use sha::ShaCache;
 
 /// What an n-gram is made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,18 +60,6 @@ impl HashKind {
             HashKind::Sha256Mod => sha256_mod(bytes, n_buckets),
         }
     }
-}
-
-/// `int(sha256(bytes).hexdigest(), 16) % n`, by Horner's rule over the digest read as eight
-/// big-endian 32-bit digits (8 divisions instead of 32: the modulo was most of the cost).
-pub fn sha256_mod(bytes: &[u8], n: u32) -> u32 {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(bytes);
-    let m = u64::from(n);
-    // acc < 2^32, so acc * 2^32 + digit < 2^64 never overflows.
-    digest.chunks_exact(4).fold(0u64, |acc, d| {
-        ((acc << 32) | u64::from(u32::from_be_bytes([d[0], d[1], d[2], d[3]]))) % m
-    }) as u32
 }
 
 /// Configuration of the hashed n-gram featuriser.
@@ -119,165 +114,9 @@ impl NgramConfig {
 #[derive(Default)]
 pub struct Scratch {
     norm: String,
-    join: Vec<u8>,
     spans: Vec<(usize, usize)>,
-    starts: Vec<usize>,
+    words: WordScratch,
     sha: ShaCache,
-}
-
-/// Memo of n-gram → SHA-256 bucket. SHA-256 plus the 256-bit modulo costs ~20× an XXH3 bucket,
-/// and n-grams are Zipf-distributed, so most lookups hit. A direct-mapped table indexed by the
-/// n-gram's XXH3 hash; a slot stores the exact bytes (up to [`MEMO_BYTES`]), so a hash collision
-/// can never change a bucket, and longer n-grams simply bypass the memo.
-#[derive(Default)]
-struct ShaCache {
-    n_buckets: u32,
-    slots: Vec<MemoSlot>,
-}
-
-/// Longest n-gram (bytes) kept in the SHA-256 memo.
-const MEMO_BYTES: usize = 51;
-
-#[derive(Clone, Copy)]
-struct MemoSlot {
-    hash: u64,
-    bucket: u32,
-    /// `u8::MAX`: empty.
-    len: u8,
-    bytes: [u8; MEMO_BYTES],
-}
-
-impl ShaCache {
-    /// 2^16 slots of 64 bytes: 4 MiB per thread.
-    const SLOTS: usize = 1 << 16;
-
-    #[inline]
-    fn bucket(&mut self, bytes: &[u8], n_buckets: u32) -> u32 {
-        if bytes.len() > MEMO_BYTES {
-            return sha256_mod(bytes, n_buckets);
-        }
-        if self.n_buckets != n_buckets || self.slots.is_empty() {
-            let empty = MemoSlot {
-                hash: 0,
-                bucket: 0,
-                len: u8::MAX,
-                bytes: [0; MEMO_BYTES],
-            };
-            self.slots.clear();
-            self.slots.resize(Self::SLOTS, empty);
-            self.n_buckets = n_buckets;
-        }
-        let h = hash64(bytes, 0);
-        let slot = &mut self.slots[(h as usize) & (Self::SLOTS - 1)];
-        if slot.hash == h
-            && usize::from(slot.len) == bytes.len()
-            && &slot.bytes[..bytes.len()] == bytes
-        {
-            return slot.bucket;
-        }
-        let b = sha256_mod(bytes, n_buckets);
-        slot.hash = h;
-        slot.bucket = b;
-        slot.len = bytes.len() as u8;
-        slot.bytes[..bytes.len()].copy_from_slice(bytes);
-        b
-    }
-}
-
-impl NgramConfig {
-    /// Writes the normalised tokens of `text` into `stream`, joined by single spaces, and the
-    /// offset where each token starts into `starts`. Then an n-gram is one contiguous slice of
-    /// the stream, hashed in place: no per-n-gram copy.
-    ///
-    /// ASCII text without punctuation stripping takes a fused path: classify, lowercase and copy
-    /// in one pass over the bytes (NFKC and case folding of ASCII stay ASCII, and whitespace
-    /// folding cannot change tokens).
-    fn token_stream(
-        &self,
-        text: &str,
-        norm: &mut String,
-        stream: &mut Vec<u8>,
-        starts: &mut Vec<usize>,
-    ) {
-        stream.clear();
-        starts.clear();
-        if text.is_ascii() && !self.normalizer.strip_punctuation {
-            if self.normalizer.lowercase {
-                ascii_token_stream(text.as_bytes(), stream, starts, |b| b.to_ascii_lowercase());
-            } else {
-                ascii_token_stream(text.as_bytes(), stream, starts, |b| b);
-            }
-            return;
-        }
-        let text = self.normalizer.apply(text, norm);
-        let bytes = text.as_bytes();
-        for_each_word_span(text, |a, b| {
-            if !starts.is_empty() {
-                stream.push(b' ');
-            }
-            starts.push(stream.len());
-            stream.extend_from_slice(&bytes[a..b]);
-        });
-    }
-}
-
-/// The fused ASCII path of [`NgramConfig::token_stream`]: one pass that classifies, maps (lowercases)
-/// and copies each byte into a pre-sized buffer.
-#[inline]
-fn ascii_token_stream(
-    bytes: &[u8],
-    stream: &mut Vec<u8>,
-    starts: &mut Vec<usize>,
-    map: impl Fn(u8) -> u8,
-) {
-    // Worst case: every byte is a token followed by a separator.
-    stream.resize(2 * bytes.len(), 0);
-    starts.reserve(bytes.len() / 2 + 1);
-    let (mut i, mut w) = (0, 0);
-    while i < bytes.len() {
-        let class = ascii_class(bytes[i]);
-        if class == CharClass::Space {
-            i += 1;
-            continue;
-        }
-        if w > 0 {
-            stream[w] = b' ';
-            w += 1;
-        }
-        starts.push(w);
-        while i < bytes.len() && ascii_class(bytes[i]) == class {
-            stream[w] = map(bytes[i]);
-            w += 1;
-            i += 1;
-        }
-    }
-    stream.truncate(w);
-}
-
-/// Emits the bucket of every word n-gram of a token stream (see [`NgramConfig::token_stream`]):
-/// the n-gram of tokens `i-n+1..=i` is the slice from the start of the first to the end of the last.
-#[inline]
-fn word_ngrams(
-    stream: &[u8],
-    starts: &[usize],
-    min_n: usize,
-    max_n: usize,
-    f: &mut impl FnMut(u32),
-    mut bucket_of: impl FnMut(&[u8]) -> u32,
-) {
-    let n_tok = starts.len();
-    for i in 0..n_tok {
-        let end = if i + 1 < n_tok {
-            starts[i + 1] - 1
-        } else {
-            stream.len()
-        };
-        // An exclusive range: RangeInclusive iterates measurably slower in this loop.
-        #[allow(clippy::range_plus_one)]
-        for n in min_n..max_n.min(i + 1) + 1 {
-            f(bucket_of(&stream[starts[i + 1 - n]..end]));
-        }
-    }
 }
 
 /// Per-document statistics returned with every featurisation.
@@ -298,27 +137,26 @@ impl NgramConfig {
     ) -> DocStats {
         let Scratch {
             norm,
-            join: stream,
             spans,
-            starts,
+            words,
             sha,
         } = scratch;
         let (seed, nb, min_n, max_n) = (self.seed, self.n_buckets, self.min_n, self.max_n);
         let kind = self.hash;
         match self.analyzer {
             Analyzer::Word => {
-                self.token_stream(text, norm, stream, starts);
+                let norm = self.normalizer;
                 // Dispatch on the hash once per document, not once per n-gram.
-                match kind {
-                    HashKind::Xxh3 => word_ngrams(stream, starts, min_n, max_n, &mut f, |g| {
-                        bucket(hash64(g, seed), nb)
+                let n_tok = match kind {
+                    HashKind::Xxh3 => words.ngrams(text, norm, min_n, max_n, |g| {
+                        f(bucket(hash64(g, seed), nb));
                     }),
                     HashKind::Sha256Mod => {
-                        word_ngrams(stream, starts, min_n, max_n, &mut f, |g| sha.bucket(g, nb));
+                        words.ngrams(text, norm, min_n, max_n, |g| f(sha.bucket(g, nb)))
                     }
-                }
+                };
                 DocStats {
-                    n_tokens: starts.len() as u64,
+                    n_tokens: n_tok as u64,
                 }
             }
             Analyzer::Char => {
@@ -363,23 +201,21 @@ pub fn count_tokens<T: Texts + ?Sized>(
     let parts: Vec<Result<Vec<u64>>> = with_threads(n_threads, || {
         row_chunks(texts.len())
             .into_par_iter()
-            .map_init(String::new, |buf, (lo, hi)| {
-                (lo..hi)
-                    .map(|i| {
-                        Ok(texts.get(i)?.map_or(0, |t| {
-                            let t = cfg.normalizer.apply(t, buf);
-                            match cfg.analyzer {
-                                Analyzer::Char => t.chars().count() as u64,
-                                Analyzer::Word => {
-                                    let mut n = 0u64;
-                                    for_each_word_span(t, |_, _| n += 1);
-                                    n
+            .map_init(
+                || (String::new(), WordScratch::default()),
+                |(buf, words), (lo, hi)| {
+                    (lo..hi)
+                        .map(|i| {
+                            Ok(texts.get(i)?.map_or(0, |t| match cfg.analyzer {
+                                Analyzer::Char => {
+                                    cfg.normalizer.apply(t, buf).chars().count() as u64
                                 }
-                            }
-                        }))
-                    })
-                    .collect()
-            })
+                                Analyzer::Word => words.count(t, cfg.normalizer) as u64,
+                            }))
+                        })
+                        .collect()
+                },
+            )
             .collect()
     })?;
     let mut out = Vec::with_capacity(texts.len());
@@ -601,102 +437,111 @@ pub fn accumulate<T: Texts + ?Sized>(
             counts.len()
         )));
     }
-    type Acc = (Scratch, Vec<u64>, AccumulateStats);
-    let reduced: Option<Result<Acc>> = with_threads(n_threads, || {
+    let reduced: Option<Result<Split>> = with_threads(n_threads, || {
         row_chunks(texts.len())
             .into_par_iter()
-            // One dense accumulator per rayon split (a handful per thread), not per row range.
-            .try_fold(
-                || (Scratch::default(), Vec::new(), AccumulateStats::default()),
-                |(mut scratch, mut acc, mut st), (lo, hi)| -> Result<Acc> {
-                    if acc.is_empty() {
-                        // Allocated on first use, fallibly: one per rayon split, n_buckets each.
-                        acc = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
+            // One accumulator per rayon split (a handful per thread), not per row range.
+            .try_fold(Split::default, |mut sp, (lo, hi)| -> Result<Split> {
+                for i in lo..hi {
+                    sp.stats.n_docs += 1;
+                    match texts.get(i)? {
+                        Some(t) => sp.add(cfg, t)?,
+                        None => sp.stats.n_null += 1,
                     }
-                    for i in lo..hi {
-                        st.n_docs += 1;
-                        match texts.get(i)? {
-                            Some(t) => {
-                                let s = cfg.for_each_bucket(t, &mut scratch, |b| {
-                                    acc[b as usize] += 1;
-                                    st.n_ngrams += 1;
-                                });
-                                st.n_tokens += s.n_tokens;
-                            }
-                            None => st.n_null += 1,
-                        }
-                    }
-                    Ok((scratch, acc, st))
-                },
-            )
-            .try_reduce_with(|(scratch, mut a, mut sa), (_, b, sb)| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                sa.n_docs += sb.n_docs;
-                sa.n_null += sb.n_null;
-                sa.n_tokens += sb.n_tokens;
-                sa.n_ngrams += sb.n_ngrams;
-                Ok((scratch, a, sa))
+                }
+                Ok(sp)
+            })
+            .map(|sp| sp.and_then(Split::flush))
+            .try_reduce_with(|mut a, b| {
+                if a.wide.is_empty() {
+                    a.wide = b.wide;
+                } else {
+                    a.wide.iter_mut().zip(&b.wide).for_each(|(x, y)| *x += y);
+                }
+                a.stats.n_docs += b.stats.n_docs;
+                a.stats.n_null += b.stats.n_null;
+                a.stats.n_tokens += b.stats.n_tokens;
+                a.stats.n_ngrams += b.stats.n_ngrams;
+                Ok(a)
             })
     })?;
     let Some(reduced) = reduced else {
         return Ok(AccumulateStats::default());
     };
-    let (_, acc, stats) = reduced?;
-    counts.iter_mut().zip(&acc).for_each(|(c, a)| *c += a);
-    Ok(stats)
+    let sp = reduced?;
+    if !sp.wide.is_empty() {
+        counts.iter_mut().zip(&sp.wide).for_each(|(c, a)| *c += a);
+    }
+    Ok(sp.stats)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The n-grams of a document of `n_units` tokens (or characters): `sum(max(0, n_units - n + 1))`
+/// over `min_n <= n <= max_n`.
+fn n_ngrams(cfg: &NgramConfig, n_units: u64) -> u64 {
+    (cfg.min_n as u64..=cfg.max_n as u64)
+        .map(|n| (n_units + 1).saturating_sub(n))
+        .sum()
+}
 
-    #[test]
-    fn sha256_mod_matches_python() {
-        // int(hashlib.sha256(w).hexdigest(), 16) % n, computed with CPython.
-        assert_eq!(sha256_mod(b"hello", 10_000), 7_620);
-        assert_eq!(sha256_mod(b"", 10_000), 6_549);
-        assert_eq!(sha256_mod(b"hello world", 10_000), 1_529);
-        assert_eq!(sha256_mod(b"hello", u32::MAX), 3_130_145_490);
+/// The state of one rayon split of [`accumulate`].
+///
+/// Counts go into 32-bit counters first: the scattered increments were the largest single cost
+/// of the summing kernel in `perf` (the `add` into a random bucket, half of the kernel's own
+/// samples outside hashing), and 32-bit counters halve the memory they touch (10,000 buckets:
+/// 40 KB, inside L1). They are moved into 64-bit sums before they could overflow.
+#[derive(Default)]
+struct Split {
+    scratch: Scratch,
+    narrow: Vec<u32>,
+    /// N-grams counted in `narrow` since the last flush.
+    pending: u64,
+    wide: Vec<u64>,
+    stats: AccumulateStats,
+}
+
+impl Split {
+    fn add(&mut self, cfg: &NgramConfig, text: &str) -> Result<()> {
+        let nb = cfg.n_buckets as usize;
+        if self.narrow.is_empty() {
+            // Allocated on first use, fallibly: one per rayon split, n_buckets each.
+            self.narrow = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
+        }
+        // At most one n-gram per byte and length: flush first if this text could overflow.
+        let bound = (text.len() as u64).saturating_mul((cfg.max_n - cfg.min_n + 1) as u64);
+        if self.pending.saturating_add(bound) > u64::from(u32::MAX) {
+            self.flush_narrow()?;
+        }
+        let st = if bound > u64::from(u32::MAX) {
+            // A text too long for 32-bit counters (gigabytes): straight into the wide sums.
+            let wide = &mut self.wide;
+            cfg.for_each_bucket(text, &mut self.scratch, |b| wide[b as usize] += 1)
+        } else {
+            let narrow = &mut self.narrow;
+            cfg.for_each_bucket(text, &mut self.scratch, |b| narrow[b as usize] += 1)
+        };
+        let n = n_ngrams(cfg, st.n_tokens);
+        self.pending += n;
+        self.stats.n_ngrams += n;
+        self.stats.n_tokens += st.n_tokens;
+        Ok(())
     }
 
-    #[test]
-    fn sha256_buckets_through_the_memo() {
-        let cfg = NgramConfig {
-            normalizer: Normalizer::default(),
-            analyzer: Analyzer::Word,
-            min_n: 1,
-            max_n: 2,
-            n_buckets: 10_000,
-            seed: 0,
-            hash: HashKind::Sha256Mod,
-        };
-        let text = "a b a b c a b";
-        let toks: Vec<&str> = text.split(' ').collect();
-        let mut want = Vec::new();
-        for i in 0..toks.len() {
-            want.push(sha256_mod(toks[i].as_bytes(), 10_000));
-            if i > 0 {
-                want.push(sha256_mod(
-                    format!("{} {}", toks[i - 1], toks[i]).as_bytes(),
-                    10_000,
-                ));
-            }
+    /// Adds the 32-bit counters into the 64-bit sums (allocated on first use) and zeroes them.
+    fn flush_narrow(&mut self) -> Result<()> {
+        let nb = self.narrow.len();
+        if self.wide.len() != nb {
+            self.wide = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
         }
-        let mut scratch = Scratch::default();
-        for nb in [10_000, 10_000, 77] {
-            let mut got = Vec::new();
-            let c = NgramConfig {
-                n_buckets: nb,
-                ..cfg
-            };
-            c.for_each_bucket(text, &mut scratch, |b| got.push(b));
-            if nb == 10_000 {
-                assert_eq!(got, want);
-            } else {
-                // A different bucket count must not reuse memoised buckets.
-                assert_eq!(got[0], sha256_mod(b"a", 77));
-                assert_eq!(got[2], sha256_mod(b"a b", 77));
-            }
+        for (w, n) in self.wide.iter_mut().zip(&mut self.narrow) {
+            *w += u64::from(std::mem::take(n));
         }
+        self.pending = 0;
+        Ok(())
+    }
+
+    fn flush(mut self) -> Result<Self> {
+        self.flush_narrow()?;
+        self.narrow = Vec::new();
+        Ok(self)
     }
 }
