@@ -301,6 +301,28 @@ def test_cluster_importance_weights_and_id_keyed_draws():
         cluster_importance_select(pool, target, 5, method="best")
 
 
+def test_cluster_topk_breaks_ties_by_id_not_position():
+    # One target-like cluster of 100 documents, input sorted by "source" (the first 50 of one,
+    # the last 50 of another): top-k of 20 is 20 documents of that cluster drawn by the id-keyed
+    # noise, the same set for any input order, not the first 20 positions.
+    from tamis.cluster import KMeans
+    from tamis.select import cluster_importance_select
+
+    rng = np.random.default_rng(12)
+    pool = np.concatenate([rng.normal(size=(100, 4)) * 0.1 + 3, rng.normal(size=(300, 4)) - 3])
+    target = rng.normal(size=(40, 4)) * 0.1 + 3
+    km = KMeans(2, seed=0).fit(pool)
+    ids = [f"doc{i}" for i in range(len(pool))]
+    top = cluster_importance_select(pool, target, 20, kmeans=km, ids=ids, method="topk")
+    assert set(top.indices) <= set(range(100))
+    assert not set(top.indices) <= set(range(50))  # both halves of the cluster are drawn
+    perm = rng.permutation(len(pool))
+    again = cluster_importance_select(
+        pool[perm], target, 20, kmeans=km, ids=[ids[i] for i in perm], method="topk"
+    )
+    assert sorted(again.ids) == sorted(top.ids)
+
+
 def test_torch_device_path_equals_the_rust_core():
     pytest.importorskip("torch")
     x, y = _clouds(n=500, m=20)

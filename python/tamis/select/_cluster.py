@@ -37,8 +37,10 @@ def cluster_importance_select(
     "cluster word" per document). ``method="gumbel"`` samples ``k`` documents without
     replacement ∝ weight by the Gumbel top-k trick with noise keyed by ``(seed, document id)``
     (the DSIR machinery: shards and batch sizes never change the result); ``"topk"`` takes the
-    ``k`` largest weights (ties: input order). ``kmeans``: a fitted :class:`KMeans` to use
-    instead (e.g. centroids fitted once on a sample and shared by every shard).
+    ``k`` largest weights, ties (the documents of one cluster) broken by the same id-keyed
+    noise, so a part of a cluster is a uniform draw from it whatever the input order.
+    ``kmeans``: a fitted :class:`KMeans` to use instead (e.g. centroids fitted once on a sample
+    and shared by every shard).
 
     Returns
     -------
@@ -72,11 +74,16 @@ def cluster_importance_select(
     p_tgt = (np.bincount(t_labels, minlength=c) + alpha) / (len(y) + c * alpha)
     log_w = (np.log(p_tgt) - np.log(p_pool))[labels]
     id_arr = pa.array(np.arange(n) if ids is None else list(ids))
+    noise = _core.gumbel_noise(id_hashes(id_arr), seed=seed)
     if method == "gumbel":
-        keys = log_w + _core.gumbel_noise(id_hashes(id_arr), seed=seed)
+        keys = log_w + noise
+        order = np.lexsort((np.arange(n), -keys))[:k]
     else:
+        # Every document of a cluster has its cluster's weight, so top-k is mostly ties; they
+        # go by the id-keyed noise (a uniform draw inside the cluster, the same for any input
+        # order), not by position: on a corpus sorted by source, position picked one source.
         keys = log_w.copy()
-    order = np.lexsort((np.arange(n), -keys))[:k]
+        order = np.lexsort((np.arange(n), -noise, -keys))[:k]
     idx = np.sort(order)
     return Selection(
         indices=idx,
