@@ -217,6 +217,42 @@ def test_permutation_oracle_is_a_permutation():
     assert sorted(p.tolist()) == list(range(1000))
 
 
+def test_gather_equals_arrow_take_over_the_concatenation():
+    from tamis.mix._sources import gather
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}é" * (i % 5) for i in range(300)]
+    arrays = [
+        pa.array(words[:100], pa.string()),
+        pa.array(words[100:250], pa.large_string()),
+        pa.array(words[250:], pa.string()).slice(7, 30),  # an offset into its buffers
+    ]
+    whole = pa.concat_arrays([a.cast(pa.large_string()) for a in arrays])
+    first = np.cumsum([0] + [len(a) for a in arrays[:-1]])
+    chunk = rng.integers(0, 3, 500).astype(np.uint32)
+    row = (rng.random(500) * np.array([len(a) for a in arrays])[chunk]).astype(np.uint32)
+    want = whole.take(first[chunk] + row)
+    got = gather(arrays, chunk, row)
+    assert got.type == pa.large_string()
+    assert got.equals(want)
+    got.validate(full=True)
+    # with nulls: Arrow's path, same result
+    arrays[1] = pa.array([None, *words[101:250]], pa.large_string())
+    whole = pa.concat_arrays([a.cast(pa.large_string()) for a in arrays])
+    assert gather(arrays, chunk, row).equals(whole.take(first[chunk] + row))
+    assert len(gather([], chunk[:0], row[:0])) == 0
+    with pytest.raises(ValueError, match="past"):
+        _core.mix_gather(
+            [np.array([0, 1])],
+            [np.zeros(1, np.uint8)],
+            np.array([1], np.uint32),
+            np.array([0], np.uint32),
+        )
+    one = ([np.array([0, 1])], [np.zeros(1, np.uint8)], np.zeros(1, np.uint32))
+    with pytest.raises(ValueError, match="output buffer"):
+        _core.mix_gather(*one, np.zeros(1, np.uint32), np.zeros(2, np.uint8))
+
+
 # --- the sampler ----------------------------------------------------------------------------------
 
 

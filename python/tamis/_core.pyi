@@ -1,5 +1,6 @@
 """Type stubs of the native module ``tamis._core`` (hand-written; checked by mypy.stubtest)."""
 
+from collections.abc import Sequence
 from typing import Any, Optional, final
 
 import numpy as np
@@ -49,6 +50,7 @@ __all__ = [
     "lsh_params",
     "merge_centroids",
     "mig_greedy",
+    "mix_gather",
     "mix_integer_weights",
     "mix_reweight",
     "mix_schedule",
@@ -778,6 +780,19 @@ def mix_schedule(
     """The next ``n`` smooth weighted round-robin steps: ``(source, rank)`` per step.
 
     ``credit`` and ``consumed`` (documents per source so far) are updated in place.
+    """
+
+def mix_gather(
+    offsets: Sequence[_Offsets],
+    data: Sequence[_Bytes],
+    chunk: npt.NDArray[np.uint32],
+    row: npt.NDArray[np.uint32],
+    out: Optional[npt.NDArray[np.uint8]] = None,
+) -> npt.NDArray[np.int64]:
+    """The ``large_string`` offsets of rows ``(chunk[j], row[j])`` of string columns.
+
+    Columns are ``(offsets[i], data[i])`` without nulls. With ``out`` (exactly the rows' size,
+    the last offset) the rows are also copied into it.
     """
 
 def mix_reweight(

@@ -120,6 +120,20 @@ impl<'a> TextColumn<'a> {
     pub fn n_bytes(&self) -> u64 {
         (self.offsets.at(self.len()) - self.offsets.at(0)) as u64
     }
+
+    /// The raw bytes of row `i` (no UTF-8 check; a null row's bytes as its offsets say).
+    ///
+    /// # Panics
+    /// If `i >= self.len()` (callers check the index).
+    #[inline]
+    pub fn bytes(&self, i: usize) -> &'a [u8] {
+        &self.data[self.offsets.at(i) as usize..self.offsets.at(i + 1) as usize]
+    }
+
+    /// Whether the column has a validity (that is, may hold nulls).
+    pub fn has_validity(&self) -> bool {
+        self.validity.is_some()
+    }
 }
 
 impl Texts for TextColumn<'_> {

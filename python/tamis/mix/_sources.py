@@ -4,8 +4,10 @@ A *block* is a Parquet row group, a whole JSON Lines file, or one batch of an in
 :func:`tamis.io.read_batches` yields it). Each epoch of a source is a permutation of its rows
 without replacement: the blocks in a seeded order, cut into *windows* of ``buffer_blocks``
 consecutive blocks, each window's rows shuffled by a second seeded permutation. Only the current
-window of each source is in memory. Everything is a function of ``(seed, source name, epoch,
-window)``, so any position of the stream can be rebuilt without reading what came before.
+window of each source is in memory, as one Arrow column pair per block (no concatenation): the
+rows of a batch are copied once, straight from the blocks (:func:`gather`). Everything is a
+function of ``(seed, source name, epoch, window)``, so any position of the stream can be rebuilt
+without reading what came before.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pyarrow.parquet as pq
 
 from tamis import _core
 from tamis.exceptions import InputError
-from tamis.io import file_names, is_path_source, list_files, read_batches, scan_schema
+from tamis.io import buffers, file_names, is_path_source, list_files, read_batches, scan_schema
 
 TEXT = "text"
 ID = "id"
@@ -53,6 +55,7 @@ class Source:
         self.shuffle = shuffle
         self.seed = seed
         self._memory: list[pa.RecordBatch] = []
+        self._meta: dict[int, pq.FileMetaData] = {}  # per Parquet file, parsed once
         # Per block: (file index or -1, row group or -1, first row in its file, rows).
         blocks: list[tuple[int, int, int, int]] = []
         if is_path_source(source):
@@ -62,7 +65,7 @@ class Source:
             self._names = file_names(self.files)
             for fi, f in enumerate(self.files):
                 if f.suffix == ".parquet":
-                    meta = pq.ParquetFile(str(f)).metadata
+                    meta = self._meta[fi] = pq.ParquetFile(str(f)).metadata
                     first = 0
                     for rg in range(meta.num_row_groups):
                         n = meta.row_group(rg).num_rows
@@ -88,9 +91,10 @@ class Source:
         self._order = np.zeros(0, dtype=np.int64)
         self._window_starts = np.zeros(1, dtype=np.int64)
         self._window: tuple[int, int] | None = None
-        self._table: pa.Table | None = None
+        self._parts: list[pa.Table] = []  # the window's blocks, one chunk per column
         self._rows = np.zeros(0, dtype=np.int64)
-        self._perm = np.zeros(0, dtype=np.int64)
+        self._part = np.zeros(0, dtype=np.uint32)  # per shuffled window position: its block
+        self._row_in = np.zeros(0, dtype=np.uint32)  # ... and its row in that block
         self._pf: dict[int, pq.ParquetFile] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -99,7 +103,7 @@ class Source:
         Open files and the window are dropped and rebuilt on demand.
         """
         state = dict(self.__dict__)
-        state.update(_pf={}, _table=None, _window=None, _epoch=None)
+        state.update(_pf={}, _meta={}, _parts=[], _window=None, _epoch=None)
         return state
 
     # --- reading --------------------------------------------------------------------------------
@@ -128,8 +132,11 @@ class Source:
             return _standard(table, self.text_column, id_name)
         pf = self._pf.get(fi)
         if pf is None:
+            # Memory-mapped (pages are decoded from the mapping, not copied in first) and open for
+            # one window only, so the mapped pages of a source do not pile up in the RSS.
             try:
-                pf = self._pf[fi] = pq.ParquetFile(str(f))
+                meta = self._meta.get(fi)
+                pf = self._pf[fi] = pq.ParquetFile(str(f), metadata=meta, memory_map=True)
             except (pa.ArrowException, OSError) as e:
                 raise InputError(f"{f}: not a readable Parquet file ({e})") from None
         cols = [self.text_column] + ([id_name] if self._id_in_file[f] else [])
@@ -167,29 +174,35 @@ class Source:
         if self._window == (epoch, window):
             return
         self._set_epoch(epoch)
-        self._table = None  # release the previous window before reading the next
+        self._parts = []  # release the previous window (and its mappings) before the next
+        self._pf = {}
         ids = self._order[window * self.buffer_blocks : (window + 1) * self.buffer_blocks]
-        parts = [self._read_block(int(b)) for b in ids]
-        # Chunked, not copied: rows are gathered once, by the sampler's single take per batch.
-        self._table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        # Kept per block, not concatenated: the rows of a batch are copied once, by gather().
+        parts = [_one_chunk(self._read_block(int(b))) for b in ids]
         rows = np.concatenate(
             [np.arange(self.starts[b], self.starts[b] + self.lengths[b]) for b in ids]
         )
         if self.shuffle:
-            perm = _core.permutation(len(rows), _key(self.seed, self.name, epoch, window))
-            self._perm = perm.astype(np.int64)
+            key = _key(self.seed, self.name, epoch, window)
+            perm = _core.permutation(len(rows), key).astype(np.int64)
         else:
-            self._perm = np.arange(len(rows), dtype=np.int64)
-        self._rows = rows[self._perm]
+            perm = np.arange(len(rows), dtype=np.int64)
+        first = np.cumsum([0] + [p.num_rows for p in parts])
+        part = np.searchsorted(first, perm, side="right") - 1
+        self._part = part.astype(np.uint32)
+        self._row_in = (perm - first[part]).astype(np.uint32)
+        self._rows = rows[perm]
+        self._parts = parts
         self._window = (epoch, window)
 
     def take(
         self, ranks: np.ndarray
-    ) -> tuple[list[tuple[pa.Table, np.ndarray]], np.ndarray, np.ndarray]:
+    ) -> tuple[list[tuple[list[pa.Table], np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
         """Rows at consumption indices ``ranks`` (ascending).
 
-        Returns ``(segments, epoch, row)``: ``segments`` are ``(window table, row indices into
-        it)`` in order (not gathered yet), ``epoch`` and ``row`` (natural row number) per rank.
+        Returns ``(segments, epoch, row)``: ``segments`` are ``(window blocks, block index, row
+        in that block)`` in order (not gathered yet), ``epoch`` and ``row`` (natural row
+        number) per rank.
         """
         n = self.n_rows
         epochs = ranks // n
@@ -205,12 +218,39 @@ class Source:
             e_end = i + int(np.searchsorted(epochs[i:], e, side="right"))
             j = i + int(np.searchsorted(offsets[i:e_end], w_end, side="left"))
             self._load(e, w)
-            assert self._table is not None
             pos = offsets[i:j] - self._window_starts[w]
-            segments.append((self._table, self._perm[pos]))
+            segments.append((self._parts, self._part[pos], self._row_in[pos]))
             rows.append(self._rows[pos])
             i = j
         return segments, epochs, (np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64))
+
+
+def gather(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> pa.Array:
+    """Rows ``(chunk[j], row[j])`` of string ``arrays`` as one ``large_string`` array.
+
+    One copy of the selected rows (Rust); Arrow's ``take`` over a chunked column would first
+    concatenate every chunk. Columns with nulls take Arrow's path.
+    """
+    if not arrays or any(a.null_count for a in arrays):
+        if not arrays:
+            return pa.array([], pa.large_string())
+        first = np.cumsum([0] + [len(a) for a in arrays[:-1]])
+        whole = pa.concat_arrays([a.cast(pa.large_string()) for a in arrays])
+        return whole.take(first[chunk] + row)
+    bufs = [buffers(a)[:2] for a in arrays]
+    offsets, data = [b[0] for b in bufs], [b[1] for b in bufs]
+    offs = _core.mix_gather(offsets, data, chunk, row)
+    # From Arrow's pool, which reuses pages: a fresh buffer per batch pays a page fault per 4 KiB.
+    out = pa.allocate_buffer(int(offs[-1]))
+    _core.mix_gather(offsets, data, chunk, row, np.frombuffer(out, dtype=np.uint8))
+    return pa.LargeStringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs), out)
+
+
+def _one_chunk(table: pa.Table) -> pa.Table:
+    """``table`` with one chunk per column (a JSON Lines block is read in several)."""
+    if all(c.num_chunks == 1 for c in table.columns):
+        return table
+    return table.combine_chunks()
 
 
 def _has_id(f: Path, text_column: str, id_column: str | None) -> bool:

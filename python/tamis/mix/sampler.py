@@ -19,7 +19,7 @@ import pyarrow as pa
 from tamis import _core
 from tamis._base import Selection
 from tamis._validation import check_seed
-from tamis.mix._sources import Source
+from tamis.mix._sources import Source, gather
 from tamis.mix.plan import Plan, Schedule, normalize_weights
 
 STATE_VERSION = 1
@@ -238,29 +238,31 @@ class MixtureSampler:
         return np.concatenate(srcs), np.concatenate(ranks)
 
     def _batch(self, srcs: np.ndarray, ranks: np.ndarray) -> pa.RecordBatch:
-        """The documents at schedule steps ``(srcs, ranks)``, gathered by one ``take``."""
+        """The documents at schedule steps ``(srcs, ranks)``.
+
+        Per output row its block and its row in that block (numpy, per source), then one copy of
+        the rows (:func:`gather`): no per-row Python work.
+        """
         n = len(srcs)
-        tables: list[pa.Table] = []
-        gather = np.empty(n, dtype=np.int64)
+        blocks: list[pa.Table] = []
+        block = np.empty(n, dtype=np.uint32)
+        row_in = np.empty(n, dtype=np.uint32)
         epoch = np.empty(n, dtype=np.int64)
         row = np.empty(n, dtype=np.int64)
-        base = 0
         for s in np.unique(srcs):
             where = np.flatnonzero(srcs == s)
             segments, ep, rw = self._sources[int(s)].take(ranks[where].astype(np.int64))
             epoch[where] = ep
             row[where] = rw
             done = 0
-            for table, idx in segments:
-                gather[where[done : done + len(idx)]] = idx + base
-                done += len(idx)
-                base += table.num_rows
-                tables.append(table)
-        if tables:
-            cols = pa.concat_tables(tables).take(gather).combine_chunks().columns
-            text, ids = cols[0].chunk(0), cols[1].chunk(0)
-        else:
-            text = ids = pa.array([], pa.large_string())
+            for parts, part, r in segments:
+                at = where[done : done + len(part)]
+                block[at] = part + len(blocks)
+                row_in[at] = r
+                done += len(part)
+                blocks.extend(parts)
+        text = gather([b.column(0).chunk(0) for b in blocks], block, row_in)
+        ids = gather([b.column(1).chunk(0) for b in blocks], block, row_in)
         source = pa.DictionaryArray.from_arrays(pa.array(srcs.astype(np.int32)), self._dictionary)
         return pa.RecordBatch.from_arrays(
             [text, ids, source, pa.array(epoch), pa.array(row)],
@@ -294,10 +296,19 @@ class MixtureSampler:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """The stream of this shard, one ``dict`` per document."""
+        names = np.array(self.names, dtype=object)
         for batch in self._chunks():
-            for row in batch.to_pylist():
+            # Whole columns to Python at once (C++), then one dict per row.
+            cols = (
+                batch.column(0).to_pylist(),
+                batch.column(1).to_pylist(),
+                names[batch.column(2).indices.to_numpy()].tolist(),
+                batch.column(3).to_pylist(),
+                batch.column(4).to_pylist(),
+            )
+            for text, id_, source, epoch, row in zip(*cols):
                 self._emitted += 1
-                yield row
+                yield {"text": text, "id": id_, "source": source, "epoch": epoch, "row": row}
 
     def skip(self, n: int) -> None:
         """Advance this shard's stream by ``n`` documents without reading them.

@@ -8,6 +8,9 @@
 //!   exact, so a saved state resumes bit for bit.
 //! - [`permutation`]: a seeded Fisher–Yates shuffle of `0..n` (SplitMix64 draws, unbiased
 //!   bounded integers by Lemire's multiply-and-reject), the same on every platform.
+//! - [`gather`]: the rows of a batch copied once from the windows' string columns.
+
+pub mod gather;
 
 use crate::alloc;
 use crate::error::{Error, Result};

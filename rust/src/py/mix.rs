@@ -1,10 +1,13 @@
-//! Binding of `mix`: integer weights, the interleaving schedule and seeded permutations.
+//! Binding of `mix`: integer weights, the interleaving schedule, seeded permutations and the
+//! gather of a batch's string rows.
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadwriteArray1};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::convert::{slice, slice_mut};
+use super::convert::{slice, slice_mut, text_column, DataArg, OffsetsArg};
 use super::errors::PyExt;
+use crate::column::TextColumn;
 use crate::mix::{self, Interleaver};
 
 #[pyfunction(name = "mix_integer_weights")]
@@ -67,10 +70,51 @@ pub(crate) fn permutation_py(
     Ok(py.compute(|| mix::permutation(n, seed))?.into_pyarray(py))
 }
 
+/// Borrows string columns given as `(offsets, data)` buffers (no nulls).
+fn columns<'a>(
+    offsets: &'a [OffsetsArg<'_>],
+    data: &'a [DataArg<'_>],
+) -> PyResult<Vec<TextColumn<'a>>> {
+    if offsets.len() != data.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} offsets buffers for {} data buffers",
+            offsets.len(),
+            data.len()
+        )));
+    }
+    offsets
+        .iter()
+        .zip(data)
+        .map(|(o, d)| text_column(o, d, &None))
+        .collect()
+}
+
+/// The `large_string` offsets of rows `(chunk[j], row[j])` of the columns; with `out` (exactly
+/// the rows' size, the last offset) the rows are also copied into it.
+#[pyfunction(name = "mix_gather", signature = (offsets, data, chunk, row, out=None))]
+pub(crate) fn gather_py<'py>(
+    py: Python<'py>,
+    offsets: Vec<OffsetsArg<'py>>,
+    data: Vec<DataArg<'py>>,
+    chunk: PyReadonlyArray1<'py, u32>,
+    row: PyReadonlyArray1<'py, u32>,
+    mut out: Option<PyReadwriteArray1<'py, u8>>,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let cols = columns(&offsets, &data)?;
+    let (c, r) = (slice(&chunk, "chunk")?, slice(&row, "row")?);
+    let out = out.as_mut().map(|o| slice_mut(o, "out")).transpose()?;
+    let offs = py.compute(|| match out {
+        Some(out) => mix::gather::gather_into(&cols, c, r, out),
+        None => mix::gather::offsets(&cols, c, r),
+    })?;
+    Ok(offs.into_pyarray(py))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(integer_weights_py, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_py, m)?)?;
     m.add_function(wrap_pyfunction!(reweight_py, m)?)?;
     m.add_function(wrap_pyfunction!(permutation_py, m)?)?;
+    m.add_function(wrap_pyfunction!(gather_py, m)?)?;
     Ok(())
 }
