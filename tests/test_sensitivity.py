@@ -89,6 +89,21 @@ def test_lewis_fixed_point_and_sum(p):
     np.testing.assert_allclose(lewis_map(A, w, p), w, rtol=1e-7, atol=1e-12)
 
 
+@pytest.mark.parametrize("p", [1.0, 3.0])
+def test_lewis_acceleration_needs_fewer_steps_than_cohen_peng(p):
+    """Chebyshev steps in log space reach the tolerance in well under the plain iteration's steps."""
+    A = heavy(2000, 8, seed=5)
+    w, plain_steps, change = np.ones(len(A)), 0, np.inf
+    while change >= 1e-8 and plain_steps < 200:
+        new = lewis_map(A, w, p)
+        change, w = np.max(np.abs(np.log(new / w))), new
+        plain_steps += 1
+    got, info = lewis_weights(A, p, tol=1e-8, return_info=True)
+    assert info["converged"]
+    assert info["n_iter"] <= 0.75 * plain_steps
+    np.testing.assert_allclose(got, w, rtol=1e-6)
+
+
 def test_lewis_p2_is_leverage():
     A = heavy(1000, 6, seed=6)
     w, info = lewis_weights(A, 2.0, return_info=True)

@@ -4,6 +4,7 @@ use rayon::prelude::*;
 
 use super::leverage::quadratic_forms;
 use super::{check_p, Matrix};
+use crate::alloc;
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, Stop};
 
@@ -23,9 +24,9 @@ pub struct Lewis {
 }
 
 /// l_p Lewis weights: the fixed point w_i = (a_iᵀ(AᵀW^{1−2/p}A)⁺a_i)^{p/2}, found by iterating the
-/// map T from w = 1 (Cohen & Peng 2015: T contracts ln w by |p/2 − 1|), over-relaxed as explained
-/// in the loop; one iteration at p = 2 (where w = leverage). Stops when the residual
-/// max_i |ln(T(w)_i / w_i)| < `tol` and returns T(w).
+/// map T from w = 1 (Cohen & Peng 2015: T contracts ln w by |p/2 − 1|), Chebyshev-accelerated
+/// in log space (see the iteration's comments); one iteration at p = 2 (where w = leverage).
+/// Stops when the residual max_i |ln(T(w)_i / w_i)| < `tol` and returns T(w).
 ///
 /// # Errors
 /// `p < 1`, `p >= 4` (the fixed point no longer contracts; the concave program of
@@ -55,82 +56,150 @@ pub fn lewis_weights(
     if max_iter == 0 {
         return Err(Error::param("max_iter", "must be >= 1, got 0"));
     }
-    with_threads(n_threads, || -> Result<Lewis> {
-        let mut w: Vec<f64> = a
-            .row_norms_sq()
-            .into_iter()
-            .map(|r| if r > 0.0 { 1.0 } else { 0.0 })
-            .collect();
-        let expo = 0.5 - 1.0 / p;
-        let mut out = Lewis {
-            weights: Vec::new(),
-            n_iter: 0,
-            converged: false,
-            max_change: f64::INFINITY,
-            rank: 0,
-        };
-        // Over-relaxed in log space: ln w ← ln w + β(ln T(w) − ln w) with β = 4/(2+p). At the
-        // fixed point the Jacobian of ln T is (1 − p/2)·P with P similar to a PSD matrix of
-        // spectral radius 1, so its eigenvalues lie between 0 and 1 − p/2; this β minimises
-        // max |1 − β(1 − λ)| over that interval, improving the rate from |p−2|/2 to |p−2|/(p+2)
-        // (p = 1: 1/2 → 1/3; p = 3: 1/2 → 1/5). If the residual ever grows, plain Cohen–Peng
-        // steps (β = 1, a global contraction) take over.
-        let mut beta = 4.0 / (2.0 + p);
-        let mut prev = f64::INFINITY;
-        for it in 1..=max_iter {
-            stop.check()?;
-            // Elementwise maps run in parallel (powf/ln over n rows is not free next to the
-            // O(nd²) passes); each entry depends on its own row only, so the bits do not change.
-            let scale: Vec<f64> = w
-                .par_iter()
-                .with_min_len(4096)
-                .map(|&v| if v > 0.0 { v.powf(expo) } else { 0.0 })
-                .collect();
-            let lev = quadratic_forms(a, Some(&scale));
-            let t: Vec<f64> = lev
-                .scores
-                .iter()
-                .map(|&q| q.max(0.0).powf(p / 2.0))
-                .collect();
-            // Residual of the fixed-point equation: max_i |ln(T(w)_i / w_i)|.
-            // max is exact in any order, so a parallel reduction is still deterministic.
-            let change = w
-                .par_iter()
-                .zip(&t)
-                .with_min_len(4096)
-                .map(|(&o, &n)| match (o > 0.0, n > 0.0) {
-                    (true, true) => (n / o).ln().abs(),
+    with_threads(n_threads, || lewis_loop(a, p, tol, max_iter, stop))?
+}
+
+/// The Chebyshev coefficients of [`lewis_weights`]: the spectrum of I − J (J the Jacobian of the
+/// map in log space at the fixed point) lies in [θ − δ, θ + δ].
+struct Chebyshev {
+    theta: f64,
+    delta: f64,
+    /// ρ_{k−1}; `None` before the first step.
+    rho: Option<f64>,
+}
+
+impl Chebyshev {
+    /// (momentum, step) of the next update d_k = momentum·d_{k−1} + step·r_k (Saad, "Iterative
+    /// Methods for Sparse Linear Systems", Alg. 12.1, written without 1/δ so that δ → 0, i.e.
+    /// p → 2, stays finite).
+    fn next(&mut self) -> (f64, f64) {
+        let (th, de) = (self.theta, self.delta);
+        match self.rho {
+            None => {
+                self.rho = Some(de / th);
+                (0.0, 1.0 / th)
+            }
+            Some(prev) => {
+                let rho = de / (2.0 * th - de * prev);
+                self.rho = Some(rho);
+                (rho * prev, 2.0 / (2.0 * th - de * prev))
+            }
+        }
+    }
+}
+
+/// The iteration of [`lewis_weights`] on the current pool.
+///
+/// Works in log space, x = ln w: a step costs one exp (the row scale w^{1/2−1/p} = e^{(1/2−1/p)x})
+/// and one ln (ln T(w) = (p/2)·ln q) per row besides the Gram and solve passes; the first version
+/// spent five powf/ln per row, 19% of the run in a perf profile (n = 200k, d = 64, 1 thread).
+///
+/// Acceleration: at the fixed point the Jacobian of ln T is (1 − p/2)·P with P similar to a PSD
+/// matrix of spectral radius 1, so I − J has its spectrum in [min(1, p/2), max(1, p/2)], a
+/// known interval: Chebyshev semi-iteration on it converges at (√κ − 1)/(√κ + 1) per step
+/// (κ = max/min: p = 1: 0.17, p = 3: 0.10) instead of |p − 2|/2 for plain Cohen–Peng steps
+/// (0.5) or |p − 2|/(p + 2) for the best fixed over-relaxation (1/3 and 1/5). Far from the fixed
+/// point the map is not linear: when a residual exceeds twice the best one seen, the iteration
+/// falls back to plain Cohen–Peng steps (x ← ln T(w), a global contraction) for good.
+fn lewis_loop(a: &Matrix, p: f64, tol: f64, max_iter: usize, stop: &Stop) -> Result<Lewis> {
+    let n = a.n;
+    // ln w; −∞ for rows of zeros (weight 0).
+    let mut x = alloc::zeroed::<f64>(n, "A", "Lewis log-weights")?;
+    let norms = a.row_norms_sq();
+    x.par_iter_mut()
+        .zip(&norms)
+        .with_min_len(4096)
+        .for_each(|(xi, &r)| *xi = if r > 0.0 { 0.0 } else { f64::NEG_INFINITY });
+    drop(norms);
+    let mut lt = alloc::zeroed::<f64>(n, "A", "Lewis log-map")?; // ln T(w)
+    let mut dir = alloc::zeroed::<f64>(n, "A", "Lewis step")?; // d_{k−1}
+    let mut scale = alloc::zeroed::<f64>(n, "A", "Lewis row scales")?;
+    let expo = 0.5 - 1.0 / p;
+    let mut cheb = Chebyshev {
+        theta: (2.0 + p) / 4.0,
+        delta: (p - 2.0).abs() / 4.0,
+        rho: None,
+    };
+    let mut plain = false;
+    let mut best = f64::INFINITY;
+    let mut out = Lewis {
+        weights: Vec::new(),
+        n_iter: 0,
+        converged: false,
+        max_change: f64::INFINITY,
+        rank: 0,
+    };
+    for it in 1..=max_iter {
+        stop.check()?;
+        // Elementwise maps run in parallel; each entry depends on its own row only, so the bits
+        // do not depend on the thread count.
+        scale
+            .par_iter_mut()
+            .zip(&x)
+            .with_min_len(4096)
+            .for_each(|(s, &xi)| {
+                *s = if xi.is_finite() {
+                    (expo * xi).exp()
+                } else {
+                    0.0
+                }
+            });
+        let lev = quadratic_forms(a, Some(&scale));
+        let half_p = p / 2.0;
+        // Residual of the fixed-point equation, max_i |ln(T(w)_i / w_i)|; max is exact in any
+        // order, so the parallel reduction is deterministic.
+        let change = lt
+            .par_iter_mut()
+            .zip(&lev.scores)
+            .zip(&x)
+            .with_min_len(4096)
+            .map(|((l, &q), &xi)| {
+                *l = if q > 0.0 {
+                    half_p * q.ln()
+                } else {
+                    f64::NEG_INFINITY
+                };
+                match (xi.is_finite(), l.is_finite()) {
+                    (true, true) => (*l - xi).abs(),
                     (false, false) => 0.0,
                     _ => f64::INFINITY,
-                })
-                .reduce(|| 0.0, f64::max);
-            out.n_iter = it;
-            out.max_change = change;
-            out.rank = lev.rank;
-            // At p = 2 the map is constant after one step: T(w) is the leverage of A.
-            if change < tol || (p - 2.0).abs() < f64::EPSILON || it == max_iter {
-                out.converged = change < tol || (p - 2.0).abs() < f64::EPSILON;
-                w = t;
-                break;
-            }
-            if change > prev {
-                beta = 1.0;
-            }
-            prev = change;
-            w.par_iter_mut()
-                .zip(&t)
-                .with_min_len(4096)
-                .for_each(|(wi, &ti)| {
-                    *wi = if *wi > 0.0 && ti > 0.0 {
-                        (*wi).powf(1.0 - beta) * ti.powf(beta)
-                    } else {
-                        ti
-                    };
-                });
+                }
+            })
+            .reduce(|| 0.0, f64::max);
+        out.n_iter = it;
+        out.max_change = change;
+        out.rank = lev.rank;
+        // At p = 2 the map is constant after one step: T(w) is the leverage of A.
+        let exact = (p - 2.0).abs() < f64::EPSILON;
+        if change < tol || exact || it == max_iter {
+            out.converged = change < tol || exact;
+            break;
         }
-        out.weights = w;
-        Ok(out)
-    })?
+        if change > 2.0 * best {
+            plain = true;
+        }
+        best = best.min(change);
+        let (momentum, step) = if plain { (0.0, 1.0) } else { cheb.next() };
+        x.par_iter_mut()
+            .zip(&mut dir)
+            .zip(&lt)
+            .with_min_len(4096)
+            .for_each(|((xi, di), &li)| {
+                if xi.is_finite() && li.is_finite() {
+                    *di = momentum * *di + step * (li - *xi);
+                    *xi += *di;
+                } else {
+                    *di = 0.0;
+                    *xi = li;
+                }
+            });
+    }
+    // T(w) of the last iterate (what the residual was measured on).
+    lt.par_iter_mut()
+        .with_min_len(4096)
+        .for_each(|l| *l = l.exp());
+    out.weights = lt;
+    Ok(out)
 }
 
 /// How row scores are turned into sampling scores.
