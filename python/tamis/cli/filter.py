@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -188,11 +189,13 @@ def combine(
     return keep, code
 
 
-def run(args: argparse.Namespace) -> int:
-    """Filter the inputs; print the drops per rule."""
-    outs = c.prepare(
-        args, inputs=args.inputs, o=args.output, rejected=args.rejected, json=args.json
-    )
+#: The global reason code column of :func:`decide_batch`'s table (0: kept; ``i + 1``: the
+#: ``i``-th label of :func:`build_stages`).
+CODE = "__reason_code"
+
+
+def build_stages(args: argparse.Namespace) -> tuple[list[Stage], list[tuple[str, str]], list[int]]:
+    """The stages ``args`` asks for, every ``(family, rule)`` label and each stage's offset."""
     stages = [s for s in (build(args) for build in STAGE_BUILDERS) if s is not None]
     if not stages:
         raise ValueError("nothing to filter with: give --rules (or a model stage)")
@@ -201,6 +204,49 @@ def run(args: argparse.Namespace) -> int:
     for s in stages:
         offsets.append(len(labels))
         labels.extend(s.labels)
+    return stages, labels, offsets
+
+
+def decide_batch(
+    stages: list[Stage], offsets: list[int], batch: pa.RecordBatch, stats: bool
+) -> pa.Table:
+    """Every row of ``batch`` with the stages' statistics columns (``stats``) and :data:`CODE`.
+
+    The engine of both backends: the local one calls it per batch, the Ray one per block.
+    """
+    results = [s.decide(batch, stats) for s in stages]
+    _, code = combine(results, offsets, batch.num_rows)
+    table = pa.Table.from_batches([batch])
+    for res in results:
+        for name, col in res.columns.items():
+            table = table.append_column(name, pa.array(col))
+    return table.append_column(CODE, pa.array(code))
+
+
+def portable_args(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with the files the stages read made absolute (for Ray workers elsewhere)."""
+    out = argparse.Namespace(**vars(args))
+    for name in ("fasttext", "langid"):
+        if getattr(out, name, None):
+            setattr(out, name, os.path.abspath(getattr(out, name)))
+    if out.rule_params and out.rule_params.endswith(".json"):
+        out.rule_params = os.path.abspath(out.rule_params)
+    if getattr(out, "exclude_eval", None):
+        out.exclude_eval = [
+            f"{spec.partition('=')[0]}={os.path.abspath(spec.partition('=')[2])}"
+            if "=" in spec
+            else spec
+            for spec in out.exclude_eval
+        ]
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Filter the inputs; print the drops per rule."""
+    outs = c.prepare(
+        args, inputs=args.inputs, o=args.output, rejected=args.rejected, json=args.json
+    )
+    stages, labels, offsets = build_stages(args)
     names = pa.array([r for _, r in labels], pa.string())
     params = {
         "inputs": [str(p) for p in args.inputs],
@@ -209,7 +255,20 @@ def run(args: argparse.Namespace) -> int:
         "rule_params": args.rule_params,
         "all_rows": args.all_rows,
         "stats": args.stats,
+        "backend": args.backend,
     }
+    if args.backend == "ray":
+        from tamis import ray as tray
+
+        tray.init(args.address)
+        decided: Any = tray.filter_documents(
+            list(args.inputs),
+            portable_args(args),
+            text_column=args.text_column,
+            id_column=args.id_column,
+        )
+    else:
+        decided = (decide_batch(stages, offsets, b, args.stats) for b in c.batches(args))
     counts = np.zeros(len(labels) + 1, np.int64)
     n_docs = 0
     bar = c.bar(args, "filter", c.total_rows(c.expand_inputs(args.inputs)))
@@ -220,15 +279,12 @@ def run(args: argparse.Namespace) -> int:
         rejected = None
         if args.rejected:
             rejected = stack.enter_context(open_sink(outs["rejected"], "filter", params))
-        for batch in c.batches(args, columns=None):
-            results = [s.decide(batch, args.stats) for s in stages]
-            keep, code = combine(results, offsets, batch.num_rows)
+        for table in decided:
+            code = table.column(CODE).to_numpy()
+            table = table.drop_columns([CODE])
+            keep = code == 0
             counts += np.bincount(code, minlength=len(labels) + 1)
-            n_docs += batch.num_rows
-            table = pa.Table.from_batches([batch])
-            for res in results:
-                for name, col in res.columns.items():
-                    table = table.append_column(name, pa.array(col))
+            n_docs += table.num_rows
             reason = pa.DictionaryArray.from_arrays(
                 pa.array(code - 1, pa.int32(), mask=keep), names
             ).cast(pa.string())
@@ -240,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
             if rejected is not None:
                 dropped = table.append_column("reason", reason)
                 rejected.write(dropped.filter(pa.array(~keep)))
-            bar.update(batch.num_rows)
+            bar.update(table.num_rows)
     bar.close()
     report = {
         "documents": n_docs,
@@ -298,6 +354,7 @@ def add(sub: Any) -> None:
     p.add_argument("--json", default=None, help="write the drop counts as JSON ('-': stdout)")
     for adder in FLAG_ADDERS:
         adder(p)
+    c.add_backend_options(p)
     p.add_argument(
         "-o", "--output", required=True, help="output .parquet or .jsonl[.gz|.zst] ('-': stdout)"
     )

@@ -20,6 +20,8 @@ private name of another tamis module), so the results are the same for any numbe
 * Entry matching (:mod:`.balance`): per-block ``EntryMatcher.transform``, rows ordered and
   counted on the driver; ``balance_matches`` then draws as locally.
 * Quality scores (:mod:`.quality`): per-block ``tamis.quality.score_table``.
+* Filtering (:mod:`.filter`): per-block ``tamis.cli.filter.decide_batch`` (the stages rebuilt
+  once per actor from the command's arguments), blocks written in input order on the driver.
 * Scoring (:mod:`.score`): an actor pool (``ActorPoolStrategy``) of :class:`tamis.LMScorer`
   replicas, each with ``num_gpus``.
 """
@@ -33,6 +35,7 @@ from tamis.ray.components import connected_components
 from tamis.ray.decontam import decontaminate
 from tamis.ray.dedup import DedupResult, dedup
 from tamis.ray.dsir import dsir_fit, dsir_resample
+from tamis.ray.filter import filter_documents
 from tamis.ray.quality import quality_score
 from tamis.ray.score import score
 
@@ -45,6 +48,7 @@ __all__ = [
     "dedup",
     "dsir_fit",
     "dsir_resample",
+    "filter_documents",
     "init",
     "match_entries",
     "quality_score",
