@@ -170,22 +170,28 @@ impl Matrix {
     }
 
     /// `x += row i` (`i < rows`, `x.len() == cols`, both checked at load).
-    #[inline]
-    pub(crate) fn add_row(&self, x: &mut [f32], i: usize) {
+    /// Adds rows `rows` to `x`, in order (fastText's summation order, so the same rounding).
+    pub(crate) fn add_rows(&self, x: &mut [f32], rows: &[u32]) {
         match &self.kind {
             Kind::Dense(d) => {
-                for (xi, &v) in x.iter_mut().zip(&d[i * self.cols..(i + 1) * self.cols]) {
-                    *xi += v;
+                for &i in rows {
+                    let i = i as usize;
+                    let row = &d[i * self.cols..(i + 1) * self.cols];
+                    for (xi, &v) in x.iter_mut().zip(row) {
+                        *xi += v;
+                    }
                 }
             }
             Kind::Quantized(q) => {
                 let n = q.pq.nsubq;
-                q.pq.add_code(x, &q.codes[i * n..(i + 1) * n], q.norm(i));
+                for &i in rows {
+                    let i = i as usize;
+                    q.pq.add_code(x, &q.codes[i * n..(i + 1) * n], q.norm(i));
+                }
             }
         }
     }
 
-    /// `<x, row i>`, summed left to right in `f32`.
     #[inline]
     pub(crate) fn dot_row(&self, x: &[f32], i: usize) -> f32 {
         match &self.kind {

@@ -17,6 +17,7 @@
 //!
 //! Arithmetic is `f32` in fastText's order, so results match the C++ code to a few ulps.
 
+mod cache;
 mod dict;
 mod matrix;
 pub mod read;
@@ -270,9 +271,7 @@ impl FastText {
         }
         s.hidden.clear();
         s.hidden.resize(self.args.dim, 0.0);
-        for &row in &s.rows {
-            self.input.add_row(&mut s.hidden, row as usize);
-        }
+        self.input.add_rows(&mut s.hidden, &s.rows);
         let scale = (1.0 / s.rows.len() as f64) as f32;
         for h in &mut s.hidden {
             *h *= scale;
