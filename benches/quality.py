@@ -59,15 +59,43 @@ def datatrove_reason(flt: Any, text: str) -> str | None:
     return None if out is True else out[1]
 
 
+def load_datatrove_cache(pattern: str) -> dict[int, dict[str, str | None]]:
+    """Corpus row -> datatrove's reason per family, from ``quality_rules_oracle.py`` caches."""
+    import glob
+
+    out: dict[int, dict[str, str | None]] = {}
+    for path in sorted(glob.glob(pattern)):
+        with open(path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # a torn last line of a running oracle
+                    continue
+                out[rec["row"]] = rec["reasons"]
+    return out
+
+
 def rules_agreement(texts: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    filters = datatrove_filters()
-    ours = {f: QualityRules(f).decide(texts).reason().to_pylist() for f in FAMILIES}
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
+    rows = list(range(len(texts)))
     theirs: dict[str, list[str | None]] = {f: [] for f in FAMILIES}
-    for text in texts:  # all four filters per document: datatrove's word cache (lru_cache(5)) hits
-        for f, flt in filters.items():
-            theirs[f].append(datatrove_reason(flt, text))
+    if args.datatrove_cache:  # decisions computed by benches/quality_rules_oracle.py
+        if args.stride != 1 or args.limit:
+            raise SystemExit("--datatrove-cache holds corpus rows: use it without --stride/--limit")
+        cache = load_datatrove_cache(args.datatrove_cache)
+        rows = sorted(cache)
+        texts = [texts[i] for i in rows]
+        for f in FAMILIES:
+            theirs[f] = [cache[i][f] for i in rows]
+        out["datatrove_cache"] = args.datatrove_cache
+        out["documents_covered"] = len(rows)
+    else:
+        filters = datatrove_filters()
+        for text in texts:  # all four filters per document: datatrove's word cache hits
+            for f, flt in filters.items():
+                theirs[f].append(datatrove_reason(flt, text))
+    ours = {f: QualityRules(f).decide(texts).reason().to_pylist() for f in FAMILIES}
     for f in FAMILIES:
         a, b = ours[f], theirs[f]
         same_keep = sum((x is None) == (y is None) for x, y in zip(a, b, strict=True))
@@ -81,10 +109,10 @@ def rules_agreement(texts: list[str], args: argparse.Namespace) -> dict[str, Any
             if (x is None) != (y is None) or x != y
         )
         examples = [
-            {"row": i, "tamis": x, "datatrove": y, "text": texts[i][:300]}
+            {"row": rows[i], "tamis": x, "datatrove": y, "text": texts[i][:300]}
             for i, (x, y) in enumerate(zip(a, b, strict=True))
             if x != y
-        ][:20]
+        ][:40]
         out[f] = {
             "documents": len(texts),
             "keep_drop_agreement": same_keep / len(texts),
@@ -148,6 +176,13 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N documents only")
     ap.add_argument("--stride", type=int, default=1, help="every STRIDE-th document only")
     ap.add_argument("-o", "--output", default=None, help="JSON results")
+    ap.add_argument(
+        "--datatrove-cache",
+        default=None,
+        metavar="GLOB",
+        help="rules_agreement: datatrove's decisions from benches/quality_rules_oracle.py "
+        "(the rows they cover) instead of running datatrove here",
+    )
     args = ap.parse_args()
     path = corpus_path(args.corpus, "quality")
     texts = pq.read_table(path, columns=["text"])["text"].to_pylist()
