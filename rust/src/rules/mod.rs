@@ -13,8 +13,10 @@
 //!
 //! Work is per document, in parallel over rows; the output is the same for any thread count.
 
+mod affixes;
 pub mod c4;
 pub mod chars;
+mod exceptions;
 pub mod fineweb;
 pub mod gopher;
 mod tables;
