@@ -196,13 +196,11 @@ pub(super) fn suffix_matches(before: &str, rest: &str) -> bool {
         }
         if let Some(p) = p1 {
             // `[0-9{lower}%²\-\+{PUNCT}(?:{quotes})]`: the class holds the characters of the
-            // PUNCT alternation, `|`, `\`, `(`, `?`, `:`, `)` and the quotes.
+            // PUNCT alternation, `|`, `(`, `?`, `:`, `)` and the quotes — not `\` (PUNCT's
+            // backslashes escape the next character: spaCy keeps `\.` as one token).
             if p.is_ascii_digit()
                 || is_lower(p)
-                || matches!(
-                    p,
-                    '%' | '²' | '-' | '+' | '|' | '\\' | '(' | '?' | ':' | ')'
-                )
+                || matches!(p, '%' | '²' | '-' | '+' | '|' | '(' | '?' | ':' | ')')
                 || is_list_punct(p)
                 || is_concat_quote(p)
             {
