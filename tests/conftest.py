@@ -26,3 +26,18 @@ def sample_texts() -> list[str]:
         )
     table = pj.read_json(str(path))
     return table.column("text").to_pylist()
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray (2 CPUs) for the whole session: it takes ~40 s to start here, so the Ray test
+    modules share it (``pytestmark = pytest.mark.usefixtures("local_ray")``)."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    from tamis import ray as tray
+
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    tray.init()
+    yield
+    ray.shutdown()

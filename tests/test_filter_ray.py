@@ -1,11 +1,10 @@
 """``tamis filter --backend ray``: the local results (kept ids, reasons, statistics, drop table)
-for every input format the local reader takes. Ray starts once for the module (~40 s here)."""
+for every input format the local reader takes (one local Ray for the session: conftest.py)."""
 
 from __future__ import annotations
 
 import gzip
 import json
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +18,7 @@ from tamis.cli import main  # noqa: E402
 from tamis.quality import QualityRules  # noqa: E402
 
 pytestmark = [
+    pytest.mark.usefixtures("local_ray"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore::UserWarning"),
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
@@ -26,14 +26,6 @@ pytestmark = [
 ]
 
 N = 120
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 def _jsonl(rows: list[dict]) -> bytes:
