@@ -3,12 +3,7 @@
 Re-exports only; each capability lives in its own module of this package.
 """
 
-from tamis.quality.classifier import (
-    HashedClassifier,
-    HashedFeatures,
-    classifier_select,
-    score_table,
-)
+from tamis.quality.classifier import HashedClassifier, HashedFeatures, score_table
 from tamis.quality.fasttext import FastTextModel
 from tamis.quality.preselect import bits_per_character, label_by_strength, predictive_strength
 from tamis.quality.rules import (
@@ -19,6 +14,7 @@ from tamis.quality.rules import (
     rule_sentences,
     rule_words,
 )
+from tamis.quality.target import classifier_select
 
 __all__: list[str] = [
     "FAMILIES",

@@ -5,10 +5,8 @@ keeps the documents it scores highest. :class:`HashedClassifier` is the same mod
 DSIR's features (:class:`tamis.HashingFeaturizer`: hashed word unigrams and bigrams, 2^18
 buckets), with ``ln(1 + count)`` values and rows scaled to unit L2 norm, fitted by L-BFGS to the
 exact optimum of scikit-learn's L2-regularised ``LogisticRegression`` objective (so the fit does
-not depend on a seed, an epoch count or the thread count). :func:`classifier_select` uses it as
-a target selector: target documents against raw ones, raw documents ranked by log-odds with
-Gumbel top-k sampling keyed by document id (the DSIR machinery, so sharding never changes the
-result).
+not depend on a seed, an epoch count or the thread count). :func:`tamis.quality.target.
+classifier_select` uses it as a target selector.
 """
 
 from __future__ import annotations
@@ -23,16 +21,14 @@ import numpy as np
 import pyarrow as pa
 
 from tamis import _core
-from tamis._base import Estimator, Selection, check_is_fitted, load_state, save_state
+from tamis._base import Estimator, check_is_fitted, load_state, save_state
 from tamis._validation import check_int, check_seed, check_threads
 from tamis.exceptions import InputError
 from tamis.features import HashingFeaturizer
-from tamis.importance import stream
-from tamis.io import DEFAULT_BATCH_SIZE, buffers, read_batches
+from tamis.io import buffers, read_batches
 
 #: ``save_state`` kind and versions of the model file.
 KIND, VERSION = "tamis-hashed-classifier", 1
-SELECT_METHODS = ("gumbel", "topk")
 
 
 @dataclass(frozen=True)
@@ -244,7 +240,7 @@ class HashedClassifier(Estimator):
 
     def fit_binary(self, positive: Any, negative: Any) -> HashedClassifier:
         """Fit positives (label 1) against negatives (label 0); each a corpus or list of texts."""
-        pos, neg = _all_texts(positive, self.text_column), _all_texts(negative, self.text_column)
+        pos, neg = _texts(positive, self.text_column), _texts(negative, self.text_column)
         texts = pa.chunked_array([*pos.chunks, *neg.chunks], type=pa.large_string())
         y = np.concatenate([np.ones(len(pos), np.int64), np.zeros(len(neg), np.int64)])
         return self.fit(texts, y)
@@ -388,121 +384,7 @@ def score_table(
     return table
 
 
-# -- the target classifier selector ----------------------------------------------------------------
-
-
-def classifier_select(
-    raw: Any,
-    target: Any,
-    k: int,
-    *,
-    method: str = "gumbel",
-    seed: int = 0,
-    temperature: float = 1.0,
-    classifier: Optional[HashedClassifier] = None,
-    text_column: str = "text",
-    id_column: Optional[str] = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    n_threads: Optional[int] = None,
-) -> Selection:
-    """Select ``k`` raw documents that a classifier of target-vs-raw scores as target-like.
-
-    A :class:`HashedClassifier` (``classifier``, default: 2^18 buckets, unigrams + bigrams,
-    balanced classes) is fitted on ``target`` (positives) against ``raw`` (negatives: raw is
-    unlabelled, mostly non-target), unless ``classifier`` is already fitted. Every raw document
-    then gets its log-odds ``z``; ``method="gumbel"`` takes the ``k`` largest ``z + G`` where
-    ``G`` is standard Gumbel noise keyed by ``(seed, document id)``, a sample without
-    replacement with probabilities proportional to the odds ``exp(z)`` (``exp(z / temperature)``
-    with ``temperature``); ``"topk"`` takes the ``k`` largest ``z``. Keys depend only on the id, never on the position, so sharding or batch
-    size cannot change the result (the DSIR machinery of :mod:`tamis.importance.stream`).
-
-    Parameters
-    ----------
-    raw, target
-        Corpora (paths, lists of texts, tables, ...).
-    k
-        Documents to select (at most the raw corpus's size).
-    method
-        ``"gumbel"`` or ``"topk"``.
-    seed
-        Seed of the Gumbel noise.
-    temperature
-        Keys are ``z / temperature + G``: below 1 the sample concentrates on the highest
-        log-odds (``temperature -> 0`` is ``"topk"``), above 1 it spreads out.
-    classifier
-        A :class:`HashedClassifier` to fit (unfitted) or to use as it is (fitted).
-    text_column, id_column
-        Columns of tabular inputs; without an id column the row number is the id.
-    batch_size
-        Rows per batch when streaming ``raw``.
-    n_threads
-        Worker threads for the default classifier.
-
-    Returns
-    -------
-    Selection
-        ``indices`` in input order, ``ids``, columns ``log_odds`` and ``key`` (the sort key,
-        ``log_odds / temperature + G``),
-        method ``"classifier/<method>"``; ``info`` holds ``n_iter`` and ``fit_seconds``.
-    """
-    k = check_int("k", k, 1)
-    if method not in SELECT_METHODS:
-        raise ValueError(f"method must be one of {SELECT_METHODS}, got {method!r}")
-    seed = check_seed(seed)
-    if not (isinstance(temperature, (int, float)) and np.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    clf = classifier
-    if clf is None:
-        clf = HashedClassifier(
-            class_weight="balanced", n_threads=n_threads, text_column=text_column
-        )
-    if not hasattr(clf, "coef_"):
-        clf.fit_binary(target, _reader(raw, text_column, id_column, batch_size))
-    if clf.coef_.shape[1] != 1:
-        raise ValueError("classifier must be a two-class model (target vs raw)")
-    state = stream.TopKState.start([k], method=method, batch_size=batch_size)
-    id_col = id_column or "id"
-    for batch in _reader(raw, text_column, id_column, batch_size):
-        positions = np.arange(state.n_rows, state.n_rows + batch.num_rows, dtype=np.uint64)
-        z = clf.decision_function(batch.column(text_column))
-        idh = stream.id_hashes(batch.column(id_col))
-        keys = stream.keys_for_batch(z[:, None] / temperature, idh, method=method, seed=seed)
-        kept = state.push(keys, idh, positions, np.ones(len(z), dtype=bool))
-        if kept.any():
-            idx = np.flatnonzero(kept)
-            rows = stream.annotate_rows(
-                batch.select([id_col]).take(pa.array(idx)), positions[idx], z[idx, None], keys[idx]
-            )
-            state.rows.add(rows, live=state.live_positions)
-        state.n_rows += batch.num_rows
-        state.n_eligible += batch.num_rows
-    pos, tgt = stream.resolve(state, seed=seed, min_length=0)
-    table = stream.collect(state, pos, tgt, separate_targets=False)
-    return Selection(
-        indices=pos,
-        ids=table.column(id_col).to_pylist(),
-        columns={
-            "log_odds": table.column("log_weight").to_numpy(),
-            "key": table.column(stream.KEY_COLUMN[method]).to_numpy(),
-        },
-        n_rows=state.n_rows,
-        method=f"classifier/{method}",
-        info={
-            "n_iter": getattr(clf, "n_iter_", None),
-            "fit_seconds": getattr(clf, "fit_seconds_", None),
-        },
-    )
-
-
 # -- input helpers ---------------------------------------------------------------------------------
-
-
-def _reader(
-    source: Any, text_column: str, id_column: Optional[str], batch_size: int
-) -> Iterator[pa.RecordBatch]:
-    return read_batches(
-        source, text_column=text_column, id_column=id_column, columns=[], batch_size=batch_size
-    )
 
 
 def _is_stream(texts: Any) -> bool:
@@ -537,8 +419,4 @@ def _texts(texts: Any, text_column: str) -> pa.ChunkedArray:
     )
 
 
-def _all_texts(source: Any, text_column: str) -> pa.ChunkedArray:
-    return _texts(source, text_column)
-
-
-__all__ = ["HashedClassifier", "HashedFeatures", "classifier_select", "score_table"]
+__all__ = ["HashedClassifier", "HashedFeatures", "score_table"]
