@@ -11,7 +11,10 @@ Three parts, all in one run so the figures are comparable:
    (``featurizer`` + ``np.dot(log_diff, features)``) and ``resample``'s Gumbel + argpartition.
    MB = 1e6 bytes of UTF-8 text.
 2. Peak RSS of ``tamis dsir`` (a fresh process each) at 10k and 40k raw documents.
-3. Selection precision: raw = 15k random documents (``--raw-docs``), target = 500 held-out
+3. End to end (``_dsir_e2e.py``): the whole ``tamis dsir`` process against data-selection's whole
+   run (``reference_dsir.py whole``) on the same 12k-document corpus, CPU seconds, wall and peak
+   RSS of each, and a check that both select the same documents in reference-compatible top-k.
+4. Selection precision: raw = 15k random documents (``--raw-docs``), target = 500 held-out
    ``python-docs`` documents (not in raw); precision = fraction of the k selected that are
    ``python-docs``, at k = 200 and 1000, averaged over splits and Gumbel seeds, for the reference
    settings and for candidate default settings. The reference's weights are computed by tamis'
@@ -22,7 +25,8 @@ Usage (``make corpus`` builds the default corpus; the reference comes with the d
 
     python benches/dsir.py [--corpus data/corpus/pool.parquet] [--quick]
 
-Writes ``bench-results/dsir.json`` (``bench-results/tmp/dsir.json`` with ``--quick``).
+Writes ``bench-results/dsir.json`` (``bench-results/tmp/dsir.json`` with ``--quick``), keeping
+the parts of an existing file that this run skipped.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+import _dsir_e2e
 import tamis
 from _common import add_corpus_arg, add_quick_arg, corpus_path, die, out_path
 from tamis import ImportanceResampler
@@ -269,21 +274,27 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--raw-docs", type=int, default=15000, help="raw documents per precision split")
     add_quick_arg(ap)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["throughput", "rss", "precision"])
+    ap.add_argument("--e2e-docs", type=int, default=12_000, help="raw documents, end to end")
+    ap.add_argument("--e2e-k", type=int, default=1000, help="k of the end-to-end runs")
+    ap.add_argument("--e2e-repeats", type=int, default=3, help="tamis runs per variant (median)")
+    ap.add_argument(
+        "--skip", nargs="*", default=[], choices=["throughput", "rss", "e2e", "precision"]
+    )
     args = ap.parse_args()
     args.corpus = corpus_path(args.corpus, "dsir")
-    if "throughput" not in args.skip and importlib.util.find_spec("data_selection") is None:
+    needs_ref = {"throughput", "e2e"} - set(args.skip)
+    if needs_ref and importlib.util.find_spec("data_selection") is None:
         die(
             "dsir",
-            "the throughput part needs data_selection (pip install data-selection==1.0.3 "
-            "nltk==3.9.4, in the dev extra), or pass --skip throughput",
+            "the throughput and e2e parts need data_selection (pip install data-selection==1.0.3 "
+            "nltk==3.9.4, in the dev extra), or pass --skip throughput e2e",
         )
     if tamis._core.build_profile != "release":
         print("dsir bench: refusing to time a debug build", file=sys.stderr)
         return 2
     if args.quick:
         args.ref_docs, args.tamis_docs, args.splits, args.seeds = 200, 1000, 1, 2
-        args.raw_docs = 3000
+        args.raw_docs, args.e2e_docs, args.e2e_k, args.e2e_repeats = 3000, 600, 50, 1
     pool = pq.read_table(args.corpus)
     rng = np.random.default_rng(123)
     shuffled = pool.take(pa.array(rng.permutation(pool.num_rows)))
@@ -324,6 +335,12 @@ def main() -> int:
             print(
                 f"  {n:>6} raw docs ({row['raw_mb']:.0f} MB): {row['peak_rss_mb']:.0f} MB, {row['seconds']:.1f}s"
             )
+    if "e2e" not in args.skip:
+        with tempfile.TemporaryDirectory() as tmp:
+            result["end_to_end"] = _dsir_e2e.run(
+                pool, Path(tmp), n_raw=args.e2e_docs, k=args.e2e_k, repeats=args.e2e_repeats
+            )
+        _dsir_e2e.report(result["end_to_end"])
     if "precision" not in args.skip:
         ks = [200, 1000]
         result["precision"] = precision(pool, args.splits, args.seeds, ks, args.raw_docs)
@@ -341,6 +358,8 @@ def main() -> int:
             print(f"{name:<48}{cells}")
     out = out_path(args.out, "dsir.json", args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_file():  # keep what this run skipped (e.g. precision, peak RSS)
+        result = {**json.loads(out.read_text()), **result}
     out.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {out}")
     return 0

@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """Benchmark the reference DSIR featuriser (PyPI ``data-selection==1.0.3``).
 
+Two modes. ``reference_dsir.py whole ...`` runs data-selection's whole DSIR as a user would
+(``HashedNgramDSIR`` on JSON-lines files: ``fit_importance_estimator``,
+``compute_importance_weights``, ``resample``); ``benches/dsir.py`` times it as one process, from
+interpreter start to the written selection, against ``tamis dsir``. The default mode times the
+featuriser alone:
+
 Run with the interpreter of a venv that has the reference installed (``benches/features.py
 --ref-python REF_VENV/bin/python`` does this for you), e.g.::
 
@@ -71,7 +77,39 @@ def load_texts(path: str, column: str, limit: int | None) -> tuple[list[str], in
     return texts, skipped
 
 
+def whole(argv: list[str]) -> int:
+    """data-selection 1.0.3 end to end: fit, weights, resample; selection written to --out-dir.
+
+    Its defaults (``num_tokens_to_fit="auto"``, 10,000 buckets, WordPunct, min length 100);
+    ``--top-k`` takes the k largest weights (the mode whose set tamis's ``--reference --method
+    topk`` reproduces); without it, Gumbel top-k with numpy's global RNG (``--seed`` seeds it).
+    """
+    ap = argparse.ArgumentParser(prog="reference_dsir.py whole", description=whole.__doc__)
+    ap.add_argument("--target", nargs="+", required=True, help="target .jsonl file(s)")
+    ap.add_argument("--raw", nargs="+", required=True, help="raw .jsonl file(s)")
+    ap.add_argument("-k", type=int, required=True)
+    ap.add_argument("--out-dir", required=True, help="selection (one .jsonl per shard)")
+    ap.add_argument("--cache-dir", required=True, help="the reference's cache (weights)")
+    ap.add_argument("--num-proc", type=int, default=1)
+    ap.add_argument("--top-k", action="store_true")
+    ap.add_argument("--seed", type=int, default=None)
+    args = ap.parse_args(argv)
+    import numpy as np
+    from data_selection import HashedNgramDSIR
+
+    if args.seed is not None:
+        np.random.seed(args.seed)
+    dsir = HashedNgramDSIR(args.raw, args.target, cache_dir=args.cache_dir, num_proc=args.num_proc)
+    dsir.fit_importance_estimator()
+    dsir.compute_importance_weights()
+    dsir.resample(out_dir=args.out_dir, num_to_sample=args.k, top_k=args.top_k)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["whole"]:
+        return whole(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--input", required=True, help="parquet file")
     ap.add_argument("--text-column", default="text")

@@ -48,3 +48,36 @@ def string_array(values: Sequence[str]) -> pa.Array:
         raise ValueError("string_array: more than 2 GiB of text")
     bufs = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))]
     return pa.Array.from_buffers(pa.string(), len(encoded), bufs)
+
+
+def to_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numeric or bool Arrow array without nulls as numpy (a read-only view, bools unpacked).
+
+    ``Array.to_numpy`` would import pandas (see above).
+
+    Examples
+    --------
+    >>> to_numpy(from_numpy(np.array([3, 1]))).tolist(), to_numpy(from_numpy(np.array([True])))
+    ([3, 1], array([ True]))
+    """
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if arr.null_count:
+        raise ValueError(f"to_numpy: {arr.null_count} nulls in the array")
+    n, off, buf = len(arr), arr.offset, arr.buffers()[1]
+    if arr.type == pa.bool_():
+        if n == 0:
+            return np.zeros(0, np.bool_)
+        bits = np.frombuffer(buf, np.uint8)
+        return np.unpackbits(bits, count=off + n, bitorder="little")[off:].view(np.bool_)
+    dtype = _NUMPY.get(arr.type)
+    if dtype is None:
+        raise TypeError(f"to_numpy: expected a numeric array, got {arr.type}")
+    if n == 0:
+        return np.zeros(0, dtype)
+    return np.frombuffer(buf, dtype, count=off + n)[off:]
+
+
+_NUMPY_TYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+_NUMPY = {
+    pa.from_numpy_dtype(np.dtype(t)): np.dtype(t) for t in [*_NUMPY_TYPES, np.float32, np.float64]
+}

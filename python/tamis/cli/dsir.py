@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
+from tamis._arrow import to_numpy
 from tamis.cli import _common as c
 from tamis.importance import METHODS, ImportanceResampler
 from tamis.output import atomic_path, open_sink, write_json
@@ -130,6 +131,7 @@ def _excluding(args: argparse.Namespace, counter: dict[str, int]) -> Any:
 
     import pyarrow as pa
 
+    from tamis._arrow import from_numpy
     from tamis.cli.decontaminate import eval_sets
     from tamis.decontam import Decontaminator
     from tamis.io import read_batches
@@ -153,14 +155,14 @@ def _excluding(args: argparse.Namespace, counter: dict[str, int]) -> Any:
         for b in itertools.chain([first], it):
             _, flag = d.scan(b.column(args.text_column))
             counter["documents"] += int(flag.sum())
-            yield b.filter(pa.array(~flag))
+            yield b.filter(from_numpy(~flag))
 
     return pa.RecordBatchReader.from_batches(first.schema, kept())
 
 
 def _print(args: argparse.Namespace, table: Any, summary: dict[str, Any]) -> None:
     n = table.num_rows
-    w = table.column("log_weight").to_numpy() if n else np.zeros(1)
+    w = to_numpy(table.column("log_weight")) if n else np.zeros(1)
     print(
         f"dsir: selected {n} documents ({summary['distinct']} distinct) -> {args.output}"
         f" (log weight {w.min():.4g}..{w.max():.4g})",

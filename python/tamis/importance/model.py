@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from tamis import _core
+from tamis._arrow import to_numpy
 from tamis._validation import check_counts, check_int, check_threads
 from tamis.features import HashingFeaturizer
 from tamis.io import buffers
@@ -196,7 +197,7 @@ def score_batches(
 
 def eligible_rows(model: Model, text: Any, n_tokens: np.ndarray) -> np.ndarray:
     """Rows that may be selected: non-null text with at least ``min_length`` tokens."""
-    valid = text.is_valid().to_numpy(zero_copy_only=False)
+    valid = to_numpy(text.is_valid()) if text.null_count else True
     return (n_tokens >= model.params.min_length) & valid
 
 

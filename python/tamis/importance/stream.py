@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tamis import _core
+from tamis._arrow import from_numpy, to_numpy
 from tamis._base import Selection
 from tamis._validation import check_int
 from tamis.importance.model import Model, eligible_rows, score_batch
@@ -104,8 +105,8 @@ class RowBuffer:
     def keep(self, positions: np.ndarray) -> None:
         """Drop the rows whose position is not in ``positions``."""
         table = pa.concat_tables(self.tables)
-        mask = np.isin(table.column(POS).to_numpy(), positions)
-        self.tables = [table.filter(pa.array(mask))]
+        mask = np.isin(to_numpy(table.column(POS)), positions)
+        self.tables = [table.filter(from_numpy(mask))]
         self.n_rows = self.tables[0].num_rows
 
     def table(self) -> pa.Table:
@@ -183,11 +184,11 @@ def annotate_rows(
 
     def lists(a: np.ndarray) -> pa.Array:
         a = a if a.ndim == 2 else a[:, None]
-        values = pa.array(np.ascontiguousarray(a).ravel(), pa.float64())
+        values = from_numpy(np.ascontiguousarray(a, dtype=np.float64).ravel())
         return pa.FixedSizeListArray.from_arrays(values, a.shape[1])
 
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
-    table = table.append_column(POS, pa.array(positions, pa.uint64()))
+    table = table.append_column(POS, from_numpy(np.asarray(positions, dtype=np.uint64)))
     table = table.append_column(WEIGHTS, lists(log_weights))
     if keys is not None:
         table = table.append_column(KEYS, lists(keys))
@@ -218,7 +219,7 @@ def push_batch(
         if scan.kept.any():
             idx = np.flatnonzero(scan.kept)
             rows = annotate_rows(
-                batch.take(pa.array(idx)), positions[idx], scan.log_weights[idx], scan.keys[idx]
+                batch.take(from_numpy(idx)), positions[idx], scan.log_weights[idx], scan.keys[idx]
             )
             state.rows.add(rows, live=state.live_positions)
     state.n_rows += batch.num_rows
@@ -251,24 +252,26 @@ def collect(
 ) -> pa.Table:
     """The selected rows in input order: input columns + ``log_weight`` [+ key] [+ ``target``]."""
     table = state.rows.table()
-    all_pos = table.column(POS).to_numpy()
+    all_pos = to_numpy(table.column(POS))
     # Positions are unique among the kept rows; with replacement a row is taken once per draw.
     order = np.argsort(all_pos, kind="stable")
     rows = order[np.searchsorted(all_pos[order], positions.astype(np.uint64))]
-    table = table.take(pa.array(rows))
+    table = table.take(from_numpy(rows))
     picked = np.arange(len(rows))
 
     def per_target(name: str) -> np.ndarray:
-        values = table.column(name).combine_chunks().flatten().to_numpy()
+        values = to_numpy(table.column(name).combine_chunks().flatten())
         width = table.schema.field(name).type.list_size
         return values.reshape(len(rows), width)[picked, targets if separate_targets else 0]
 
     out = table.drop_columns([c for c in (POS, WEIGHTS, KEYS) if c in table.column_names])
-    out = out.append_column("log_weight", pa.array(per_target(WEIGHTS), pa.float64()))
+    out = out.append_column("log_weight", from_numpy(per_target(WEIGHTS).astype(np.float64)))
     if state.method in KEY_COLUMN:
-        out = out.append_column(KEY_COLUMN[state.method], pa.array(per_target(KEYS), pa.float64()))
+        out = out.append_column(
+            KEY_COLUMN[state.method], from_numpy(per_target(KEYS).astype(np.float64))
+        )
     if separate_targets:
-        out = out.append_column("target", pa.array(targets, pa.int64()))
+        out = out.append_column("target", from_numpy(np.asarray(targets, dtype=np.int64)))
     return out
 
 
@@ -306,8 +309,8 @@ def to_selection(
         indices=positions,
         ids=table.column(id_column).to_pylist(),
         columns={
-            "log_weight": table.column("log_weight").to_numpy(),
-            "key": table.column(key_col).to_numpy() if key_col else np.full(n, np.nan),
+            "log_weight": np.array(to_numpy(table.column("log_weight"))),
+            "key": np.array(to_numpy(table.column(key_col))) if key_col else np.full(n, np.nan),
             "target": targets,
         },
         n_rows=state.n_rows,
