@@ -133,3 +133,39 @@ def test_every_cli_module_is_a_registered_command():
     assert sorted(sub.choices) == modules
     only = next(a for a in build_parser("dedup")._actions if a.dest == "command")
     assert list(only.choices) == ["dedup"]
+
+
+def test_dedup_output_has_no_text_dictionary_and_reading_threads_do_not_matter(tmp_path):
+    from tamis.io import read_batches
+
+    src = _corpus(tmp_path)
+    a = pa.Table.from_batches(read_batches(src, batch_size=50, use_threads=False))
+    b = pa.Table.from_batches(read_batches(src, batch_size=50))
+    assert a.equals(b)
+    out = tmp_path / "out.parquet"
+    assert main(["dedup", str(src), "-o", str(out), "-q"]) == 0
+    meta = pq.ParquetFile(out).metadata.row_group(0)
+    enc = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(3)}
+    assert "RLE_DICTIONARY" not in enc["text"]  # plain text pages, no 1 MB dictionary attempt
+    assert "RLE_DICTIONARY" in enc["id"]
+
+
+def test_dedup_process_takes_jemalloc_unless_the_user_chose(tmp_path):
+    # Arrow reads ARROW_DEFAULT_MEMORY_POOL when it loads: the CLI sets it before, for dedup only
+    code = (
+        "import sys; from tamis.cli._stream import choose_arrow_pool; "
+        "choose_arrow_pool(sys.argv[1]); import pyarrow as pa; "
+        "print(pa.default_memory_pool().backend_name)"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+
+    def pool(cmd, **extra):
+        run = [sys.executable, "-c", code, cmd]
+        out = subprocess.run(run, capture_output=True, text=True, check=True, env={**env, **extra})
+        return out.stdout.strip()
+
+    if sys.platform.startswith("linux"):
+        assert pool("dedup") == "jemalloc"
+    default = pool("dsir")
+    assert default != "jemalloc" or not sys.platform.startswith("linux")
+    assert pool("dedup", ARROW_DEFAULT_MEMORY_POOL="system") == "system"

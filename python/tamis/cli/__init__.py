@@ -15,8 +15,12 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from tamis import __version__
-from tamis.cli._common import renamed_flag_warnings
+from tamis.cli._stream import choose_arrow_pool
 from tamis.exceptions import TamisError
+
+# Arrow takes its memory pool when pyarrow loads (with _common, next): the command's choice first.
+choose_arrow_pool(sys.argv[1] if len(sys.argv) > 1 else None)
+from tamis.cli._common import renamed_flag_warnings  # noqa: E402
 
 #: The subcommand modules (``tamis.cli.<name>``, command ``tamis <name>``) in ``tamis --help``
 #: order. Each is imported when its command runs (or for the full parser): importing all of them

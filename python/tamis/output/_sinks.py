@@ -49,6 +49,8 @@ class ParquetSink:
         self._schema: pa.Schema | None = None
         self._writer: Any = None
         self.rows = 0
+        #: Extra ``pq.ParquetWriter`` options (e.g. ``use_dictionary``), set before the first write.
+        self.writer_options: dict[str, Any] = {}
 
     def __enter__(self) -> ParquetSink:
         self._tmp = _temp_for(_target(self.path))
@@ -57,7 +59,7 @@ class ParquetSink:
     def _write(self, table: pa.Table) -> None:
         if self._schema is None:
             self._schema = table.schema.with_metadata(self.metadata)
-            self._writer = pq.ParquetWriter(self._tmp, self._schema)
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, **self.writer_options)
         self._writer.write_table(table)
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
