@@ -54,6 +54,7 @@ __all__ = [
     "mix_integer_weights",
     "mix_reweight",
     "mix_schedule",
+    "mix_strings",
     "normalize",
     "permutation",
     "repeated",
@@ -794,6 +795,14 @@ def mix_gather(
     Columns are ``(offsets[i], data[i])`` without nulls. With ``out`` (exactly the rows' size,
     the last offset) the rows are also copied into it.
     """
+
+def mix_strings(
+    offsets: Sequence[_Offsets],
+    data: Sequence[_Bytes],
+    chunk: npt.NDArray[np.uint32],
+    row: npt.NDArray[np.uint32],
+) -> list[str]:
+    """Rows ``(chunk[j], row[j])`` of string columns (no nulls) as Python strings."""
 
 def mix_reweight(
     weights: npt.NDArray[np.uint64],

@@ -13,6 +13,7 @@ without reading what came before.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tamis.io import buffers, file_names, is_path_source, list_files, read_batch
 
 TEXT = "text"
 ID = "id"
+LABEL = "tamis.block"  # schema metadata of a window block: where it comes from
 
 
 def _key(seed: int, name: str, epoch: int, window: int) -> int:
@@ -146,11 +148,15 @@ class Source:
             raise InputError(f"{f}: row group {rg} cannot be read ({e})") from None
         if not self._id_in_file[f]:
             table = table.append_column(id_name, _gen_ids(self._names[f], first, n))
-        try:
-            table.column(self.text_column).validate(full=True)
-        except pa.ArrowInvalid:
-            raise InputError(f"{f}: row group {rg}: text is not valid UTF-8") from None
+        # UTF-8 is checked per row when a row is taken (gather(), strings()), not here.
         return _standard(table, self.text_column, id_name)
+
+    def _label(self, b: int) -> str:
+        """Where block ``b`` comes from, for error messages."""
+        fi, rg = self.blocks[b][:2]
+        if fi < 0:
+            return f"source {self.name!r}: in-memory batch {rg}"
+        return f"{self.files[fi]}" + (f": row group {rg}" if rg >= 0 else "")
 
     # --- the epoch order -----------------------------------------------------------------------
 
@@ -178,7 +184,12 @@ class Source:
         self._pf = {}
         ids = self._order[window * self.buffer_blocks : (window + 1) * self.buffer_blocks]
         # Kept per block, not concatenated: the rows of a batch are copied once, by gather().
-        parts = [_one_chunk(self._read_block(int(b))) for b in ids]
+        parts = [
+            _one_chunk(self._read_block(int(b))).replace_schema_metadata(
+                {LABEL: self._label(int(b))}
+            )
+            for b in ids
+        ]
         rows = np.concatenate(
             [np.arange(self.starts[b], self.starts[b] + self.lengths[b]) for b in ids]
         )
@@ -204,10 +215,26 @@ class Source:
         in that block)`` in order (not gathered yet), ``epoch`` and ``row`` (natural row
         number) per rank.
         """
+        segments, rows = [], []
+        for parts, part, row_in, rw in self.segments(ranks):
+            segments.append((parts, part, row_in))
+            rows.append(rw)
+        row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        return segments, ranks // self.n_rows, row
+
+    def segments(
+        self, ranks: np.ndarray
+    ) -> Iterator[tuple[list[pa.Table], np.ndarray, np.ndarray, np.ndarray]]:
+        """The rows at consumption indices ``ranks`` (ascending), one window at a time.
+
+        Yields ``(window blocks, block index, row in that block, natural row number)``.
+
+        The next window is read when the next segment is asked for, so a caller that is done
+        with a segment before asking for the next holds one window of the source at a time.
+        """
         n = self.n_rows
         epochs = ranks // n
         offsets = ranks % n
-        segments, rows = [], []
         i = 0
         while i < len(ranks):
             e = int(epochs[i])
@@ -219,24 +246,50 @@ class Source:
             j = i + int(np.searchsorted(offsets[i:e_end], w_end, side="left"))
             self._load(e, w)
             pos = offsets[i:j] - self._window_starts[w]
-            segments.append((self._parts, self._part[pos], self._row_in[pos]))
-            rows.append(self._rows[pos])
+            yield self._parts, self._part[pos], self._row_in[pos], self._rows[pos]
             i = j
-        return segments, epochs, (np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64))
+
+
+def take_rows(
+    blocks: list[pa.Table], column: int, chunk: np.ndarray, row: np.ndarray, *, as_str: bool
+) -> Any:
+    """Rows ``(chunk[j], row[j])`` of column ``column`` of ``blocks``.
+
+    A ``large_string`` array (:func:`gather`) or, with ``as_str``, a list of Python strings
+    (:func:`strings`).
+
+    Rows are checked to be UTF-8 here (only the rows taken, while they are copied); a block
+    that is not raises :class:`InputError` naming its file and row group.
+    """
+    arrays = [b.column(column).chunk(0) for b in blocks]
+    try:
+        return strings(arrays, chunk, row) if as_str else gather(arrays, chunk, row)
+    except (ValueError, pa.ArrowInvalid):  # UnicodeDecodeError is a ValueError
+        for b, a in zip(blocks, arrays):
+            try:
+                a.validate(full=True)
+            except pa.ArrowInvalid:
+                label = (b.schema.metadata or {}).get(LABEL.encode(), b"?").decode()
+                name = b.schema.names[column]
+                raise InputError(f"{label}: {name} is not valid UTF-8") from None
+        raise
 
 
 def gather(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> pa.Array:
     """Rows ``(chunk[j], row[j])`` of string ``arrays`` as one ``large_string`` array.
 
-    One copy of the selected rows (Rust); Arrow's ``take`` over a chunked column would first
-    concatenate every chunk. Columns with nulls take Arrow's path.
+    One copy of the selected rows (Rust), each checked to be UTF-8 as it is copied; Arrow's
+    ``take`` over a chunked column would first concatenate every chunk. Columns with nulls take
+    Arrow's path.
     """
     if not arrays or any(a.null_count for a in arrays):
         if not arrays:
             return pa.array([], pa.large_string())
         first = np.cumsum([0] + [len(a) for a in arrays[:-1]])
         whole = pa.concat_arrays([a.cast(pa.large_string()) for a in arrays])
-        return whole.take(first[chunk] + row)
+        out = whole.take(first[chunk] + row)
+        out.validate(full=True)
+        return out
     bufs = [buffers(a)[:2] for a in arrays]
     offsets, data = [b[0] for b in bufs], [b[1] for b in bufs]
     offs = _core.mix_gather(offsets, data, chunk, row)
@@ -244,6 +297,18 @@ def gather(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> pa.Arr
     out = pa.allocate_buffer(int(offs[-1]))
     _core.mix_gather(offsets, data, chunk, row, np.frombuffer(out, dtype=np.uint8))
     return pa.LargeStringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs), out)
+
+
+def strings(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> list[str]:
+    """Rows ``(chunk[j], row[j])`` of string ``arrays`` as Python strings.
+
+    Made straight from the arrays' buffers (Rust; CPython checks the UTF-8; no gathered copy in
+    between). Columns with nulls take Arrow's path.
+    """
+    if not arrays or any(a.null_count for a in arrays):
+        return gather(arrays, chunk, row).to_pylist()
+    bufs = [buffers(a)[:2] for a in arrays]
+    return _core.mix_strings([b[0] for b in bufs], [b[1] for b in bufs], chunk, row)
 
 
 def _one_chunk(table: pa.Table) -> pa.Table:

@@ -10,8 +10,8 @@ workers × DDP ranks) split it by position: shard ``s`` of ``S`` gets positions 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -19,10 +19,11 @@ import pyarrow as pa
 from tamis import _core
 from tamis._base import Selection
 from tamis._validation import check_seed
-from tamis.mix._sources import Source, gather
+from tamis.mix._sources import Source, take_rows
 from tamis.mix.plan import Plan, Schedule, normalize_weights
 
 STATE_VERSION = 1
+_Chunk = TypeVar("_Chunk", pa.RecordBatch, list[dict[str, Any]])
 
 
 def rs2(n: int, fraction: float, epochs: int, seed: int = 0) -> Selection:
@@ -158,6 +159,7 @@ class MixtureSampler:
             for name, src in zip(self.names, sources.values())
         ]
         self._dictionary = pa.array(self.names, pa.string())
+        self._name_objects = np.array(self.names, dtype=object)
         w = self._resolve(weights)
         self._weights = _core.mix_integer_weights(w)
         self._check_nonempty(self._weights)
@@ -237,11 +239,14 @@ class MixtureSampler:
             return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint64)
         return np.concatenate(srcs), np.concatenate(ranks)
 
-    def _batch(self, srcs: np.ndarray, ranks: np.ndarray) -> pa.RecordBatch:
-        """The documents at schedule steps ``(srcs, ranks)``.
+    def _locate(
+        self, srcs: np.ndarray, ranks: np.ndarray
+    ) -> tuple[list[pa.Table], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Where the documents at schedule steps ``(srcs, ranks)`` are.
 
-        Per output row its block and its row in that block (numpy, per source), then one copy of
-        the rows (:func:`gather`): no per-row Python work.
+        Returns ``(blocks, block, row_in, epoch, row)``: the window blocks involved and, per
+        output row, its block, its row in that block, its epoch and its natural row number
+        (numpy, per source: no per-row Python work).
         """
         n = len(srcs)
         blocks: list[pa.Table] = []
@@ -261,16 +266,65 @@ class MixtureSampler:
                 row_in[at] = r
                 done += len(part)
                 blocks.extend(parts)
-        text = gather([b.column(0).chunk(0) for b in blocks], block, row_in)
-        ids = gather([b.column(1).chunk(0) for b in blocks], block, row_in)
+        return blocks, block, row_in, epoch, row
+
+    def _batch(self, srcs: np.ndarray, ranks: np.ndarray) -> pa.RecordBatch:
+        """The documents at schedule steps ``(srcs, ranks)``.
+
+        One copy of the rows (:func:`~tamis.mix._sources.gather`).
+        """
+        blocks, block, row_in, epoch, row = self._locate(srcs, ranks)
+        text = take_rows(blocks, 0, block, row_in, as_str=False)
+        ids = take_rows(blocks, 1, block, row_in, as_str=False)
         source = pa.DictionaryArray.from_arrays(pa.array(srcs.astype(np.int32)), self._dictionary)
         return pa.RecordBatch.from_arrays(
             [text, ids, source, pa.array(epoch), pa.array(row)],
             names=["text", "id", "source", "epoch", "row"],
         )
 
-    def _chunks(self) -> Iterator[pa.RecordBatch]:
-        """Own batches from the current state; ``self._emitted`` rows of the first are skipped."""
+    def _rows(self, srcs: np.ndarray, ranks: np.ndarray) -> list[dict[str, Any]]:
+        """The same documents as :meth:`_batch`, one ``dict`` each.
+
+        The strings are made straight from the window blocks
+        (:func:`~tamis.mix._sources.strings`), one window at a time: no gathered batch in
+        between (the rows' bytes are copied once, into the strings), and a window is released
+        before the next one of its source is read (:meth:`~tamis.mix._sources.Source.segments`).
+        """
+        n = len(srcs)
+        text = np.empty(n, dtype=object)
+        ids = np.empty(n, dtype=object)
+        epoch = np.empty(n, dtype=np.int64)
+        row = np.empty(n, dtype=np.int64)
+        for s in np.unique(srcs):
+            where = np.flatnonzero(srcs == s)
+            source = self._sources[int(s)]
+            own = ranks[where].astype(np.int64)
+            epoch[where] = own // source.n_rows
+            done = 0
+            for parts, part, row_in, rw in source.segments(own):
+                at = where[done : done + len(part)]
+                text[at] = take_rows(parts, 0, part, row_in, as_str=True)
+                ids[at] = take_rows(parts, 1, part, row_in, as_str=True)
+                row[at] = rw
+                done += len(part)
+                del parts  # before the next window is read
+        cols = (
+            text.tolist(),
+            ids.tolist(),
+            self._name_objects[srcs].tolist(),
+            epoch.tolist(),
+            row.tolist(),
+        )
+        return [
+            {"text": t, "id": i, "source": s, "epoch": ep, "row": rw}
+            for t, i, s, ep, rw in zip(*cols)
+        ]
+
+    def _chunks(self, build: Callable[[np.ndarray, np.ndarray], _Chunk]) -> Iterator[_Chunk]:
+        """Own chunks from the current state, made by ``build(srcs, ranks)``.
+
+        A chunk is a batch or a list of rows; ``self._emitted`` rows of the first are skipped.
+        """
         while self.k is None or self._pos < self.k:
             if self._pending is not None:
                 self._apply(self._pending)
@@ -280,7 +334,7 @@ class MixtureSampler:
             own = slice(self._shard, None, self._n_shards)
             srcs, ranks = srcs[own], ranks[own]
             skip = self._emitted
-            batch = self._batch(srcs[skip:], ranks[skip:])
+            batch = build(srcs[skip:], ranks[skip:])
             # The saved state points at the chunk's start until it is fully consumed.
             self._mark = (start, len(srcs))
             self._emitted = skip
@@ -290,25 +344,16 @@ class MixtureSampler:
 
     def iter_batches(self) -> Iterator[pa.RecordBatch]:
         """The stream of this shard as Arrow record batches (``batch_size`` rows, the last shorter)."""
-        for batch in self._chunks():
+        for batch in self._chunks(self._batch):
             self._emitted += batch.num_rows
             yield batch
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """The stream of this shard, one ``dict`` per document."""
-        names = np.array(self.names, dtype=object)
-        for batch in self._chunks():
-            # Whole columns to Python at once (C++), then one dict per row.
-            cols = (
-                batch.column(0).to_pylist(),
-                batch.column(1).to_pylist(),
-                names[batch.column(2).indices.to_numpy()].tolist(),
-                batch.column(3).to_pylist(),
-                batch.column(4).to_pylist(),
-            )
-            for text, id_, source, epoch, row in zip(*cols):
+        for rows in self._chunks(self._rows):
+            for doc in rows:
                 self._emitted += 1
-                yield {"text": text, "id": id_, "source": source, "epoch": epoch, "row": row}
+                yield doc
 
     def skip(self, n: int) -> None:
         """Advance this shard's stream by ``n`` documents without reading them.

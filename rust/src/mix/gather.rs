@@ -19,6 +19,37 @@ use crate::error::{Error, Result};
 /// `chunk` and `row` of different lengths, a chunk or row index out of range, a chunk that may
 /// hold nulls, or an output too large to allocate.
 pub fn offsets(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<Vec<i64>> {
+    let mut out = alloc::with_capacity::<i64>(row.len() + 1, "row", "the gathered offsets")?;
+    out.push(0);
+    let mut total: i64 = 0;
+    for_each_row(chunks, chunk, row, |bytes| {
+        total += bytes.len() as i64;
+        out.push(total);
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with the bytes of rows `(chunk[j], row[j])` of `chunks`, in order, after checking
+/// every index (nothing is called on an error). The per-document iterator makes its Python
+/// strings this way, straight from the decoded row groups, without gathering a batch first.
+///
+/// # Errors
+/// As [`offsets`].
+pub fn for_each_row<'a>(
+    chunks: &[TextColumn<'a>],
+    chunk: &[u32],
+    row: &[u32],
+    mut f: impl FnMut(&'a [u8]),
+) -> Result<()> {
+    check(chunks, chunk, row)?;
+    for (&c, &r) in chunk.iter().zip(row) {
+        f(chunks[c as usize].bytes(r as usize));
+    }
+    Ok(())
+}
+
+/// Checks that `(chunk[j], row[j])` are rows of `chunks` and that no chunk may hold nulls.
+fn check(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<()> {
     if chunk.len() != row.len() {
         return Err(Error::ShapeMismatch(format!(
             "{} chunk indices for {} row indices",
@@ -32,9 +63,6 @@ pub fn offsets(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<
             format!("chunk {c} may hold nulls; gather takes columns without nulls"),
         ));
     }
-    let mut out = alloc::with_capacity::<i64>(row.len() + 1, "row", "the gathered offsets")?;
-    out.push(0);
-    let mut total: i64 = 0;
     for (j, (&c, &r)) in chunk.iter().zip(row).enumerate() {
         let col = chunks.get(c as usize).ok_or_else(|| {
             Error::param(
@@ -51,19 +79,17 @@ pub fn offsets(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<
                 ),
             ));
         }
-        total += col.bytes(r as usize).len() as i64;
-        out.push(total);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Copies rows `(chunk[j], row[j])` of `chunks`, in order, into `data`, which must be exactly
 /// as long as their bytes together (the last of [`offsets`]); returns their [`offsets`].
 ///
-/// Rows are copied as bytes: the caller validates UTF-8 of the chunks once, when it reads them.
+/// Every row is checked to be UTF-8 as it is copied.
 ///
 /// # Errors
-/// As [`offsets`], or `data` of another length.
+/// As [`offsets`], `data` of another length, or a row that is not UTF-8.
 pub fn gather_into(
     chunks: &[TextColumn<'_>],
     chunk: &[u32],
@@ -81,6 +107,14 @@ pub fn gather_into(
     let mut at = 0;
     for (&c, &r) in chunk.iter().zip(row) {
         let bytes = chunks[c as usize].bytes(r as usize);
+        // Validated here, row by row while the bytes are in cache, rather than whole row groups
+        // when they are read (only the rows a batch takes are checked, once).
+        if std::str::from_utf8(bytes).is_err() {
+            return Err(Error::param(
+                "chunks",
+                format!("row {r} of chunk {c} is not valid UTF-8"),
+            ));
+        }
         data[at..at + bytes.len()].copy_from_slice(bytes);
         at += bytes.len();
     }
@@ -104,6 +138,9 @@ mod tests {
         assert_eq!(data, b"wxyzcdeabcde");
         assert_eq!(offsets(&[a], &[], &[]).unwrap(), vec![0]);
         assert!(gather_into(&[a, b], &c, &r, &mut [0u8; 11]).is_err());
+        let mut rows = Vec::new();
+        for_each_row(&[a, b], &c, &r, |x| rows.push(x)).unwrap();
+        assert_eq!(rows, [&b"wxyz"[..], b"cde", b"", b"ab", b"cde"]);
     }
 
     #[test]
@@ -114,5 +151,11 @@ mod tests {
         assert!(offsets(&[a], &[0], &[1]).is_err());
         let n = TextColumn::new(Offsets::I32(&[0, 2]), b"ab", Some(&[false])).unwrap();
         assert!(offsets(&[n], &[0], &[0]).is_err());
+        let bad = TextColumn::new(Offsets::I32(&[0, 1, 3]), b"a\xff\xfe", None).unwrap();
+        assert!(gather_into(&[bad], &[0], &[0], &mut [0u8; 1]).is_ok());
+        assert!(gather_into(&[bad], &[0], &[1], &mut [0u8; 2]).is_err());
+        let mut called = false;
+        assert!(for_each_row(&[a], &[0, 0], &[0, 1], |_| called = true).is_err());
+        assert!(!called);
     }
 }
