@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from tamis._arrow import from_numpy
 from tamis.cli import _common as c
-from tamis.cli._stream import RowGroups, batch_rows, keep_freed_pages, prefetch
+from tamis.cli._stream import RowGroups, batch_rows, prefetch
 from tamis.output import open_sink, write_json
 
 
@@ -213,7 +213,6 @@ def run(args: argparse.Namespace) -> int:
     extra = [args.score_column] if args.score_column else []
     out = c.prepare(args, inputs=args.inputs, columns=extra, o=args.output, json=args.json)
     t0 = time.perf_counter()
-    keep_freed_pages()
     d = _deduplicator(args)
     files = c.expand_inputs(args.inputs)
     total = c.total_rows(files)
