@@ -154,18 +154,20 @@ def test_dedup_process_takes_jemalloc_unless_the_user_chose(tmp_path):
     # Arrow reads ARROW_DEFAULT_MEMORY_POOL when it loads: the CLI sets it before, for dedup only
     code = (
         "import sys; from tamis.cli._stream import choose_arrow_pool; "
-        "choose_arrow_pool(sys.argv[1]); import os, pyarrow as pa; "
+        "choose_arrow_pool(sys.argv[1:]); import os, pyarrow as pa; "
         "print(pa.default_memory_pool().backend_name, os.environ.get('JE_ARROW_MALLOC_CONF'))"
     )
     chosen = ("ARROW_DEFAULT_MEMORY_POOL", "JE_ARROW_MALLOC_CONF")
     env = {k: v for k, v in __import__("os").environ.items() if k not in chosen}
 
-    def pool(cmd, **extra):
-        run = [sys.executable, "-c", code, cmd]
+    def pool(cmd, *flags, **extra):
+        run = [sys.executable, "-c", code, cmd, *flags]
         out = subprocess.run(run, capture_output=True, text=True, check=True, env={**env, **extra})
         return out.stdout.split()
 
     if sys.platform.startswith("linux"):
         assert pool("dedup") == ["jemalloc", "narenas:1,dirty_decay_ms:-1,muzzy_decay_ms:-1"]
     assert pool("dsir") != ["jemalloc", "narenas:1,dirty_decay_ms:-1,muzzy_decay_ms:-1"]
+    assert pool("dedup", "in.parquet", "--backend", "ray")[0] != "jemalloc"  # Ray's workers
+    assert pool("dedup", "--backend=ray")[0] != "jemalloc"
     assert pool("dedup", ARROW_DEFAULT_MEMORY_POOL="system")[0] == "system"

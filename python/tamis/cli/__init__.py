@@ -19,7 +19,7 @@ from tamis.cli._stream import choose_arrow_pool
 from tamis.exceptions import TamisError
 
 # Arrow takes its memory pool when pyarrow loads (with _common, next): the command's choice first.
-choose_arrow_pool(sys.argv[1] if len(sys.argv) > 1 else None)
+choose_arrow_pool(sys.argv[1:])
 from tamis.cli._common import renamed_flag_warnings  # noqa: E402
 
 #: The subcommand modules (``tamis.cli.<name>``, command ``tamis <name>``) in ``tamis --help``

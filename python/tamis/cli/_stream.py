@@ -82,8 +82,11 @@ JEMALLOC_COMMANDS = ("dedup",)
 JEMALLOC_CONF = "narenas:1,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 
 
-def choose_arrow_pool(command: str | None) -> None:
-    """Make jemalloc Arrow's memory pool for ``command``'s process, before pyarrow loads.
+def choose_arrow_pool(argv: Sequence[str]) -> None:
+    """Make jemalloc Arrow's memory pool for the command ``argv`` runs, before pyarrow loads.
+
+    Only for the local backend: the environment would reach Ray's workers, whose memory
+    nobody measured with these settings.
 
     Arrow reads ``ARROW_DEFAULT_MEMORY_POOL`` once, when it loads; ``pa.set_memory_pool`` later
     would not reach the buffers Arrow's C++ allocates itself (file reads, compute kernels: two
@@ -93,8 +96,14 @@ def choose_arrow_pool(command: str | None) -> None:
     RSS 210-220 -> 196-200 MB, as several arenas each kept their own). Linux only (pyarrow's
     wheels there have jemalloc); what the user sets in the environment wins.
     """
+    args = list(argv)
+    ray = "--backend=ray" in args or any(
+        a == "--backend" and b == "ray" for a, b in zip(args, args[1:])
+    )
     if (
-        command in JEMALLOC_COMMANDS
+        args
+        and args[0] in JEMALLOC_COMMANDS
+        and not ray
         and sys.platform.startswith("linux")
         and "pyarrow" not in sys.modules
     ):
