@@ -39,8 +39,12 @@ def test_strings_equal_the_gathered_rows():
     assert _core.mix_strings(*bad, np.zeros(1, np.uint32), np.zeros(1, np.uint32)) == ["a"]
     with pytest.raises(UnicodeDecodeError):
         _core.mix_strings(*bad, np.zeros(1, np.uint32), np.ones(1, np.uint32))
-    with pytest.raises(ValueError, match="UTF-8"):
-        _core.mix_gather(*bad, np.zeros(1, np.uint32), np.ones(1, np.uint32), np.zeros(2, np.uint8))
+    bad_array = pa.LargeStringArray.from_buffers(
+        2, pa.py_buffer(np.array([0, 1, 3])), pa.py_buffer(bytes([97, 0xFF, 0xFE]))
+    )
+    assert gather([bad_array], np.zeros(1, np.uint32), np.zeros(1, np.uint32)).to_pylist() == ["a"]
+    with pytest.raises(pa.ArrowInvalid):
+        gather([bad_array], np.zeros(1, np.uint32), np.ones(1, np.uint32))
 
 
 @pytest.fixture(scope="module")

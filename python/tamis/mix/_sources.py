@@ -258,8 +258,8 @@ def take_rows(
     A ``large_string`` array (:func:`gather`) or, with ``as_str``, a list of Python strings
     (:func:`strings`).
 
-    Rows are checked to be UTF-8 here (only the rows taken, while they are copied); a block
-    that is not raises :class:`InputError` naming its file and row group.
+    Only the rows taken are checked to be UTF-8 (the gathered copy by Arrow, the strings by
+    CPython); a block with a bad row raises :class:`InputError` naming its file and row group.
     """
     arrays = [b.column(column).chunk(0) for b in blocks]
     try:
@@ -278,8 +278,8 @@ def take_rows(
 def gather(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> pa.Array:
     """Rows ``(chunk[j], row[j])`` of string ``arrays`` as one ``large_string`` array.
 
-    One copy of the selected rows (Rust), each checked to be UTF-8 as it is copied; Arrow's
-    ``take`` over a chunked column would first concatenate every chunk. Columns with nulls take
+    One copy of the selected rows (Rust), then Arrow checks the copy is UTF-8; Arrow's ``take``
+    over a chunked column would first concatenate every chunk. Columns with nulls take
     Arrow's path.
     """
     if not arrays or any(a.null_count for a in arrays):
@@ -296,7 +296,9 @@ def gather(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> pa.Arr
     # From Arrow's pool, which reuses pages: a fresh buffer per batch pays a page fault per 4 KiB.
     out = pa.allocate_buffer(int(offs[-1]))
     _core.mix_gather(offsets, data, chunk, row, np.frombuffer(out, dtype=np.uint8))
-    return pa.LargeStringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs), out)
+    got = pa.LargeStringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs), out)
+    got.validate(full=True)  # UTF-8 of the rows taken (raises pa.ArrowInvalid)
+    return got
 
 
 def strings(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> list[str]:

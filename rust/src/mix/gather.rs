@@ -86,10 +86,11 @@ fn check(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<()> {
 /// Copies rows `(chunk[j], row[j])` of `chunks`, in order, into `data`, which must be exactly
 /// as long as their bytes together (the last of [`offsets`]); returns their [`offsets`].
 ///
-/// Every row is checked to be UTF-8 as it is copied.
+/// Rows are copied as bytes: the caller checks UTF-8 (Python validates the gathered array with
+/// Arrow, whose check is faster than `std::str::from_utf8` on these texts: 14 vs ~6 GB/s).
 ///
 /// # Errors
-/// As [`offsets`], `data` of another length, or a row that is not UTF-8.
+/// As [`offsets`], or `data` of another length.
 pub fn gather_into(
     chunks: &[TextColumn<'_>],
     chunk: &[u32],
@@ -107,14 +108,6 @@ pub fn gather_into(
     let mut at = 0;
     for (&c, &r) in chunk.iter().zip(row) {
         let bytes = chunks[c as usize].bytes(r as usize);
-        // Validated here, row by row while the bytes are in cache, rather than whole row groups
-        // when they are read (only the rows a batch takes are checked, once).
-        if std::str::from_utf8(bytes).is_err() {
-            return Err(Error::param(
-                "chunks",
-                format!("row {r} of chunk {c} is not valid UTF-8"),
-            ));
-        }
         data[at..at + bytes.len()].copy_from_slice(bytes);
         at += bytes.len();
     }
@@ -151,9 +144,6 @@ mod tests {
         assert!(offsets(&[a], &[0], &[1]).is_err());
         let n = TextColumn::new(Offsets::I32(&[0, 2]), b"ab", Some(&[false])).unwrap();
         assert!(offsets(&[n], &[0], &[0]).is_err());
-        let bad = TextColumn::new(Offsets::I32(&[0, 1, 3]), b"a\xff\xfe", None).unwrap();
-        assert!(gather_into(&[bad], &[0], &[0], &mut [0u8; 1]).is_ok());
-        assert!(gather_into(&[bad], &[0], &[1], &mut [0u8; 2]).is_err());
         let mut called = false;
         assert!(for_each_row(&[a], &[0, 0], &[0, 1], |_| called = true).is_err());
         assert!(!called);
