@@ -39,6 +39,23 @@ def test_csr_matches_brute_force_generated(texts, lo, extra, seed):
         assert got.row(i) == (dict(word_ngram_counts(t, 64, rng, seed)) if t is not None else {})
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2**63, 2**64 - 1])
+def test_every_ngram_length_matches_xxhash(seed):
+    # The kernel's own XXH3 has one formula per length class (0-3, 4-8, 9-16, 17-128, more) and
+    # reads around each n-gram: tokens of every length 1..140, joined by one space (hashed in
+    # place) or by other gaps (joined in a buffer), must give xxhash's buckets.
+    rng = np.random.default_rng(seed % 2**32)
+    alphabet = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789_"))
+    toks = ["".join(rng.choice(alphabet, size=n)) for n in [*range(1, 141), *range(1, 20)]]
+    rng.shuffle(toks)
+    gaps = [" ", " ", " ", "  ", "\t", " , ", "\n"]
+    text = "".join(t + gaps[i % len(gaps)] for i, t in enumerate(toks))
+    nb = 2**32 - 1
+    got = HashingFeaturizer(nb, (1, 3), seed=seed).transform([text, text[:64], ""])
+    for i, t in enumerate([text, text[:64], ""]):
+        assert got.row(i) == dict(word_ngram_counts(t, nb, (1, 3), seed)), i
+
+
 @given(st.lists(st.text(alphabet=KNOWN, max_size=40), max_size=10), st.integers(1, 4))
 def test_char_ngrams_match_brute_force(texts, n):
     got = HashingFeaturizer(50, (1, n), analyzer="char").transform(texts)

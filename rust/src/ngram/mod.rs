@@ -17,7 +17,6 @@
 
 use rayon::prelude::*;
 
-use crate::alloc;
 use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::hash::{bucket, hash64};
@@ -26,10 +25,12 @@ use crate::text::Normalizer;
 
 mod scan;
 mod sha;
+mod sum;
 
 use scan::WordScratch;
 pub use sha::sha256_mod;
 use sha::ShaCache;
+pub use sum::accumulate;
 
 /// What an n-gram is made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -416,132 +417,4 @@ pub fn transform_dense<T: Texts + ?Sized>(
         n_tokens.extend(p?);
     }
     Ok(n_tokens)
-}
-
-/// Adds the n-gram counts of every row into `counts` (length `n_buckets`) without materialising
-/// per-document features. Integer sums make the result independent of the thread count.
-///
-/// # Errors
-/// Invalid parameters, `counts` of the wrong length, or a row that is not UTF-8.
-pub fn accumulate<T: Texts + ?Sized>(
-    cfg: &NgramConfig,
-    texts: &T,
-    counts: &mut [u64],
-    n_threads: Option<usize>,
-) -> Result<AccumulateStats> {
-    cfg.validate()?;
-    let nb = cfg.n_buckets as usize;
-    if counts.len() != nb {
-        return Err(Error::ShapeMismatch(format!(
-            "counts has {} entries, expected n_buckets = {nb}",
-            counts.len()
-        )));
-    }
-    let reduced: Option<Result<Split>> = with_threads(n_threads, || {
-        row_chunks(texts.len())
-            .into_par_iter()
-            // One accumulator per rayon split (a handful per thread), not per row range.
-            .try_fold(Split::default, |mut sp, (lo, hi)| -> Result<Split> {
-                for i in lo..hi {
-                    sp.stats.n_docs += 1;
-                    match texts.get(i)? {
-                        Some(t) => sp.add(cfg, t)?,
-                        None => sp.stats.n_null += 1,
-                    }
-                }
-                Ok(sp)
-            })
-            .map(|sp| sp.and_then(Split::flush))
-            .try_reduce_with(|mut a, b| {
-                if a.wide.is_empty() {
-                    a.wide = b.wide;
-                } else {
-                    a.wide.iter_mut().zip(&b.wide).for_each(|(x, y)| *x += y);
-                }
-                a.stats.n_docs += b.stats.n_docs;
-                a.stats.n_null += b.stats.n_null;
-                a.stats.n_tokens += b.stats.n_tokens;
-                a.stats.n_ngrams += b.stats.n_ngrams;
-                Ok(a)
-            })
-    })?;
-    let Some(reduced) = reduced else {
-        return Ok(AccumulateStats::default());
-    };
-    let sp = reduced?;
-    if !sp.wide.is_empty() {
-        counts.iter_mut().zip(&sp.wide).for_each(|(c, a)| *c += a);
-    }
-    Ok(sp.stats)
-}
-
-/// The n-grams of a document of `n_units` tokens (or characters): `sum(max(0, n_units - n + 1))`
-/// over `min_n <= n <= max_n`.
-fn n_ngrams(cfg: &NgramConfig, n_units: u64) -> u64 {
-    (cfg.min_n as u64..=cfg.max_n as u64)
-        .map(|n| (n_units + 1).saturating_sub(n))
-        .sum()
-}
-
-/// The state of one rayon split of [`accumulate`].
-///
-/// Counts go into 32-bit counters first: the scattered increments were the largest single cost
-/// of the summing kernel in `perf` (the `add` into a random bucket, half of the kernel's own
-/// samples outside hashing), and 32-bit counters halve the memory they touch (10,000 buckets:
-/// 40 KB, inside L1). They are moved into 64-bit sums before they could overflow.
-#[derive(Default)]
-struct Split {
-    scratch: Scratch,
-    narrow: Vec<u32>,
-    /// N-grams counted in `narrow` since the last flush.
-    pending: u64,
-    wide: Vec<u64>,
-    stats: AccumulateStats,
-}
-
-impl Split {
-    fn add(&mut self, cfg: &NgramConfig, text: &str) -> Result<()> {
-        let nb = cfg.n_buckets as usize;
-        if self.narrow.is_empty() {
-            // Allocated on first use, fallibly: one per rayon split, n_buckets each.
-            self.narrow = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
-        }
-        // At most one n-gram per byte and length: flush first if this text could overflow.
-        let bound = (text.len() as u64).saturating_mul((cfg.max_n - cfg.min_n + 1) as u64);
-        if self.pending.saturating_add(bound) > u64::from(u32::MAX) {
-            self.flush_narrow()?;
-        }
-        let st = if bound > u64::from(u32::MAX) {
-            // A text too long for 32-bit counters (gigabytes): straight into the wide sums.
-            let wide = &mut self.wide;
-            cfg.for_each_bucket(text, &mut self.scratch, |b| wide[b as usize] += 1)
-        } else {
-            let narrow = &mut self.narrow;
-            cfg.for_each_bucket(text, &mut self.scratch, |b| narrow[b as usize] += 1)
-        };
-        let n = n_ngrams(cfg, st.n_tokens);
-        self.pending += n;
-        self.stats.n_ngrams += n;
-        self.stats.n_tokens += st.n_tokens;
-        Ok(())
-    }
-
-    /// Adds the 32-bit counters into the 64-bit sums (allocated on first use) and zeroes them.
-    fn flush_narrow(&mut self) -> Result<()> {
-        let nb = self.narrow.len();
-        if self.wide.len() != nb {
-            self.wide = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
-        }
-        for (w, n) in self.wide.iter_mut().zip(&mut self.narrow) {
-            *w += u64::from(std::mem::take(n));
-        }
-        self.pending = 0;
-        Ok(())
-    }
-
-    fn flush(mut self) -> Result<Self> {
-        self.flush_narrow()?;
-        self.narrow = Vec::new();
-        Ok(self)
-    }
 }

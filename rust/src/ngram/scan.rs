@@ -244,8 +244,10 @@ impl WordScratch {
             #[allow(clippy::range_plus_one)]
             for n in min_n..max_n.min(i + 1) + 1 {
                 let first = i + 1 - n;
-                if n - 1 <= run {
-                    emit(&t[starts[first]..ends[i]]);
+                // One call site, so that `emit` (the hash and the count) is inlined here: with
+                // two, it was a call per n-gram (`perf`: 7 register saves and restores each).
+                let gram = if n - 1 <= run {
+                    &t[starts[first]..ends[i]]
                 } else {
                     join.clear();
                     for k in first..=i {
@@ -254,8 +256,9 @@ impl WordScratch {
                         }
                         join.extend_from_slice(&t[starts[k]..ends[k]]);
                     }
-                    emit(join);
-                }
+                    &join[..]
+                };
+                emit(gram);
             }
         }
         n_tok
