@@ -1,12 +1,12 @@
 //! Leverage scores and the weighted quadratic forms a_iᵀ(AᵀS²A)⁺a_i behind them.
 
 use faer::linalg::matmul::matmul;
-use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::triangular_inverse::{invert_lower_triangular, invert_upper_triangular};
 use faer::{Accum, Mat, MatRef, Par, Side};
 use rayon::prelude::*;
 
-use super::{Matrix, BLOCK};
+use super::blocks::{gram, row_quad};
+use super::Matrix;
 use crate::error::{Error, Result};
 use crate::parallel::with_threads;
 use crate::rng::{normal, uniform_bits};
@@ -62,76 +62,6 @@ pub struct SketchConfig {
     pub seed: u64,
 }
 
-/// Gram matrix XᵀX of X = diag(scale)·A, summed in fixed block order.
-fn gram(a: &Matrix, scale: Option<&[f64]>) -> Mat<f64> {
-    let (n, d) = (a.n, a.d);
-    let n_blocks = n.div_ceil(BLOCK);
-    // Groups of consecutive blocks, at most 64 and at most 128 MiB of partial Gram matrices.
-    let n_groups = n_blocks.min(64).min((1 << 24) / (d * d)).max(1);
-    let per_group = n_blocks.div_ceil(n_groups);
-    let partial: Vec<Mat<f64>> = (0..n_groups)
-        .into_par_iter()
-        .map(|g| {
-            let mut acc = Mat::<f64>::zeros(d, d);
-            let mut buf = Vec::new();
-            for b in g * per_group..((g + 1) * per_group).min(n_blocks) {
-                let (r0, r1) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
-                // Lower triangle only (a syrk): half the flops of a full product.
-                a.with_block(r0, r1, scale, &mut buf, |x| {
-                    triangular::matmul(
-                        acc.as_mut(),
-                        BlockStructure::TriangularLower,
-                        Accum::Add,
-                        x.transpose(),
-                        BlockStructure::Rectangular,
-                        x,
-                        BlockStructure::Rectangular,
-                        1.0,
-                        Par::Seq,
-                    );
-                });
-            }
-            acc
-        })
-        .collect();
-    let mut total = Mat::<f64>::zeros(d, d);
-    for p in &partial {
-        total += p;
-    }
-    for i in 0..d {
-        for j in i + 1..d {
-            total[(i, j)] = total[(j, i)];
-        }
-    }
-    total
-}
-
-/// q_i = ‖a_iᵀ T‖² for a d × c matrix T, one block of rows per task.
-fn row_quad(a: &Matrix, t: MatRef<'_, f64>) -> Vec<f64> {
-    let n = a.n;
-    let c = t.ncols();
-    let mut q = vec![0.0; n];
-    q.par_chunks_mut(BLOCK).enumerate().for_each(|(b, out)| {
-        let r0 = b * BLOCK;
-        let r1 = r0 + out.len();
-        let mut buf = Vec::new();
-        let mut y = Mat::<f64>::zeros(r1 - r0, c);
-        // A full product: faer's triangular kernel measured slower than gemm here, even though
-        // T is upper triangular on the Cholesky route.
-        a.with_block(r0, r1, None, &mut buf, |x| {
-            matmul(y.as_mut(), Accum::Replace, x, t, 1.0, Par::Seq);
-        });
-        // Column by column: y is column-major, so this walks contiguous memory and vectorises.
-        // Each row still sums its columns in the order 0..c, whatever the thread count.
-        for j in 0..c {
-            for (o, v) in out.iter_mut().zip(y.col_as_slice(j)) {
-                *o += v * v;
-            }
-        }
-    });
-    q
-}
-
 /// T = P·R₁₁⁻¹ (d × r) from a column-pivoted QR X·P = Q·R truncated at numerical rank r, so that
 /// a_iᵀ(XᵀX)⁺a_i = ‖a_iᵀT‖² for rows in the row space of X.
 fn pivoted_qr_map(x: MatRef<'_, f64>, rcond: f64) -> (Mat<f64>, usize) {
@@ -176,7 +106,7 @@ pub fn quadratic_forms(a: &Matrix, scale: Option<&[f64]>) -> Leverage {
     let g = gram(a, scale);
     if let Some((t, cond)) = cholesky_map(&g) {
         return Leverage {
-            scores: row_quad(a, t.as_ref()),
+            scores: row_quad(a, t.as_ref(), true),
             rank: d,
             solver: Solver::Cholesky,
             gram_condition: cond,
@@ -210,7 +140,7 @@ pub fn quadratic_forms(a: &Matrix, scale: Option<&[f64]>) -> Leverage {
             .sum()
     };
     Leverage {
-        scores: row_quad(a, t.as_ref()),
+        scores: row_quad(a, t.as_ref(), false),
         rank,
         solver: Solver::Qr,
         gram_condition: cond,
@@ -219,7 +149,7 @@ pub fn quadratic_forms(a: &Matrix, scale: Option<&[f64]>) -> Leverage {
 
 /// T = (L⁻¹D)ᵀ where D = diag(G)^{-1/2} and DGD = LLᵀ, with the condition estimate ‖L⁻¹‖_F²
 /// (cond(DGD) lies within a factor d of it). `None` when the route is not accurate enough.
-fn cholesky_map(g: &Mat<f64>) -> Option<(Mat<f64>, f64)> {
+pub(super) fn cholesky_map(g: &Mat<f64>) -> Option<(Mat<f64>, f64)> {
     let d = g.nrows();
     let dinv: Vec<f64> = (0..d).map(|j| g[(j, j)]).map(|v| 1.0 / v.sqrt()).collect();
     if dinv.iter().any(|v| !v.is_finite()) {
@@ -312,7 +242,7 @@ pub fn sketched_leverage_scores(
             t = tg;
         }
         Leverage {
-            scores: row_quad(a, t.as_ref()),
+            scores: row_quad(a, t.as_ref(), false),
             rank,
             solver: Solver::Sketch,
             gram_condition: f64::NAN,

@@ -2,11 +2,18 @@
 
 use rayon::prelude::*;
 
+use super::blocks::{quadratic_forms_f32, Single};
 use super::leverage::quadratic_forms;
 use super::{check_p, Matrix};
 use crate::alloc;
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, Stop};
+
+/// Residual below which the Lewis iteration leaves f32 at the latest.
+const F32_FLOOR: f64 = 1e-3;
+/// f32 iterations stop once the residual is within this factor of cond · 2^-24 · √BLOCK
+/// (the relative error of the f32 forms, cond the Gram condition estimate).
+const F32_MARGIN: f64 = 30.0 / (1u64 << 24) as f64;
 
 /// Lewis weights with convergence facts.
 #[derive(Clone, Debug)]
@@ -122,6 +129,14 @@ fn lewis_loop(a: &Matrix, p: f64, tol: f64, max_iter: usize, stop: &Stop) -> Res
     };
     let mut plain = false;
     let mut best = f64::INFINITY;
+    // At p = 2 the map is constant after one step: T(w) is the leverage of A.
+    let exact = (p - 2.0).abs() < f64::EPSILON;
+    // The first iterations run their two passes in f32 (see `blocks`) while the residual stays
+    // above `f32_until`: at least 100× the estimated f32 error of the forms, 10× `tol` and 1e-3.
+    // The iterations below it, and the one whose residual is returned, are all f64.
+    let mut single = if exact { None } else { Single::of(a)? };
+    let f32_floor = F32_FLOOR.max(10.0 * tol);
+    let mut f32_until = f32_floor;
     let mut out = Lewis {
         weights: Vec::new(),
         n_iter: 0,
@@ -144,13 +159,20 @@ fn lewis_loop(a: &Matrix, p: f64, tol: f64, max_iter: usize, stop: &Stop) -> Res
                     0.0
                 }
             });
-        let lev = quadratic_forms(a, Some(&scale));
+        let (scores, rank, in_f32) = forms(
+            a,
+            &mut single,
+            &scale,
+            out.max_change,
+            f32_floor,
+            &mut f32_until,
+        );
         let half_p = p / 2.0;
         // Residual of the fixed-point equation, max_i |ln(T(w)_i / w_i)|; max is exact in any
         // order, so the parallel reduction is deterministic.
         let change = lt
             .par_iter_mut()
-            .zip(&lev.scores)
+            .zip(&scores)
             .zip(&x)
             .with_min_len(4096)
             .map(|((l, &q), &xi)| {
@@ -168,10 +190,8 @@ fn lewis_loop(a: &Matrix, p: f64, tol: f64, max_iter: usize, stop: &Stop) -> Res
             .reduce(|| 0.0, f64::max);
         out.n_iter = it;
         out.max_change = change;
-        out.rank = lev.rank;
-        // At p = 2 the map is constant after one step: T(w) is the leverage of A.
-        let exact = (p - 2.0).abs() < f64::EPSILON;
-        if change < tol || exact || it == max_iter {
+        out.rank = rank;
+        if (change < tol && !in_f32) || exact || it == max_iter {
             out.converged = change < tol || exact;
             break;
         }
@@ -179,20 +199,15 @@ fn lewis_loop(a: &Matrix, p: f64, tol: f64, max_iter: usize, stop: &Stop) -> Res
             plain = true;
         }
         best = best.min(change);
-        let (momentum, step) = if plain { (0.0, 1.0) } else { cheb.next() };
-        x.par_iter_mut()
-            .zip(&mut dir)
-            .zip(&lt)
-            .with_min_len(4096)
-            .for_each(|((xi, di), &li)| {
-                if xi.is_finite() && li.is_finite() {
-                    *di = momentum * *di + step * (li - *xi);
-                    *xi += *di;
-                } else {
-                    *di = 0.0;
-                    *xi = li;
-                }
-            });
+        // The first step is a plain one, x ← ln T(1) = (p/2)·ln τ: the start is far from the
+        // fixed point (e^16 on the bench's rare-column rows), where Chebyshev's extrapolation
+        // overshoots; starting the Chebyshev sequence from there saves one step at p = 1 and 3.
+        let (momentum, step) = if plain || it == 1 {
+            (0.0, 1.0)
+        } else {
+            cheb.next()
+        };
+        update(&mut x, &mut dir, &lt, momentum, step);
     }
     // T(w) of the last iterate (what the residual was measured on).
     lt.par_iter_mut()
@@ -200,6 +215,46 @@ fn lewis_loop(a: &Matrix, p: f64, tol: f64, max_iter: usize, stop: &Stop) -> Res
         .for_each(|l| *l = l.exp());
     out.weights = lt;
     Ok(out)
+}
+
+/// x ← x + d with d = momentum·d + step·(ln T(w) − x); rows whose x or ln T is −∞ (zero rows)
+/// take ln T as is. Each entry depends on its own row only.
+fn update(x: &mut [f64], dir: &mut [f64], lt: &[f64], momentum: f64, step: f64) {
+    x.par_iter_mut()
+        .zip(dir)
+        .zip(lt)
+        .with_min_len(4096)
+        .for_each(|((xi, di), &li)| {
+            if xi.is_finite() && li.is_finite() {
+                *di = momentum * *di + step * (li - *xi);
+                *xi += *di;
+            } else {
+                *di = 0.0;
+                *xi = li;
+            }
+        });
+}
+
+/// The forms q_i = a_iᵀ(AᵀS²A)⁺a_i at S = diag(scale), with the rank and whether f32 passes made
+/// them: f32 while `single` is there and the last residual exceeds `f32_until` (which is then
+/// raised to the error margin of this Gram's condition), else f64, and then `single` is freed.
+fn forms(
+    a: &Matrix,
+    single: &mut Option<Single>,
+    scale: &[f64],
+    last_change: f64,
+    f32_floor: f64,
+    f32_until: &mut f64,
+) -> (Vec<f64>, usize, bool) {
+    if let Some(s) = single.as_ref().filter(|_| last_change > *f32_until) {
+        if let Some((q, cond)) = quadratic_forms_f32(s, scale) {
+            *f32_until = f32_floor.max(F32_MARGIN * cond);
+            return (q, a.d, true);
+        }
+    }
+    *single = None;
+    let lev = quadratic_forms(a, Some(scale));
+    (lev.scores, lev.rank, false)
 }
 
 /// How row scores are turned into sampling scores.

@@ -23,12 +23,14 @@
 //! wheel builds anywhere `cargo` does), SIMD-fast matmul/Cholesky/QR, actively maintained. Its
 //! compile time is significant, so it is built with `default-features = false, features = ["std"]`
 //! (no rayon, npy, rand or sparse): we parallelise over row blocks ourselves, which is also what
-//! makes the output independent of the thread count. All arithmetic is in f64; float32 input is
-//! widened one block at a time, float64 input is read in place.
+//! makes the output independent of the thread count. Arithmetic is in f64 (float32 input is
+//! widened one block at a time, float64 input is read in place), except the first Lewis
+//! iterations, which run their two passes over an f32 copy of A (see `blocks`).
 
 // Matrix code follows the papers' notation (A, d, n, p, q, t, w): single letters read best here.
 #![allow(clippy::many_single_char_names)]
 
+mod blocks;
 mod leverage;
 mod lewis;
 pub mod sample;
@@ -216,7 +218,7 @@ impl<'a> Matrix<'a> {
     /// Calls `f` with rows `r0..r1` as an f64 matrix view, each row multiplied by `scale[i]` when
     /// given (and columns by the column scales). float64 input without any scaling is viewed in
     /// place; otherwise `buf` holds a copy.
-    fn with_block<R>(
+    fn block<R>(
         &self,
         r0: usize,
         r1: usize,
