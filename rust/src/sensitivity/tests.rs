@@ -170,3 +170,31 @@ fn stop_interrupts_lewis() {
         Err(Error::Interrupted)
     ));
 }
+
+#[test]
+fn f32_forms_match_f64_and_refuse_bad_cases() {
+    use super::blocks::{quadratic_forms_f32, Single};
+    let (n, d) = (3000, 20);
+    let v = matrix(n, d, 4);
+    let a = Matrix::new(Data::F64(&v), n, d).unwrap();
+    let scale: Vec<f64> = (0..n).map(|i| 0.5 + (i % 7) as f64 / 7.0).collect();
+    let single = Single::of(&a).unwrap().unwrap();
+    let (q32, cond) = quadratic_forms_f32(&single, &scale).unwrap();
+    let q64 = quadratic_forms(&a, Some(&scale)).scores;
+    // The error model of the f32 route: about cond · 2^-24 relative, here far below 1e-4.
+    for (x, y) in q32.iter().zip(&q64) {
+        assert!((x - y).abs() <= 1e-4 * y, "{x} vs {y} (cond {cond})");
+    }
+    // Rank deficient: no Cholesky, so no f32 result (the f64 route takes the pivoted QR).
+    let mut w = v.clone();
+    for r in w.chunks_mut(d) {
+        r[d - 1] = r[0];
+    }
+    let b = Matrix::new(Data::F64(&w), n, d).unwrap();
+    let sb = Single::of(&b).unwrap().unwrap();
+    assert!(quadratic_forms_f32(&sb, &scale).is_none());
+    // Entries far from f32's comfortable range: no f32 copy at all.
+    let big: Vec<f64> = v.iter().map(|x| x * 1e15).collect();
+    let c = Matrix::new(Data::F64(&big), n, d).unwrap();
+    assert!(Single::of(&c).unwrap().is_none());
+}
