@@ -55,6 +55,25 @@ impl TokenCache {
         }
     }
 
+    /// Starts loading the slot `h` probes first (a hint, see [`super::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch(&self, h: u32) {
+        if !self.slots.is_empty() {
+            super::prefetch::read(&self.slots[spread(h) & (self.slots.len() - 1)]);
+        }
+    }
+
+    /// Starts loading the entry of the slot `h` probes first (once that slot is in cache).
+    #[inline]
+    pub(crate) fn prefetch_entry(&self, h: u32) {
+        if !self.slots.is_empty() {
+            let e = self.slots[spread(h) & (self.slots.len() - 1)];
+            if e != 0 {
+                super::prefetch::read(&self.entries[e as usize - 1]);
+            }
+        }
+    }
+
     #[inline]
     fn key(&self, e: &Entry) -> &[u8] {
         &self.keys[e.key.0 as usize..(e.key.0 + e.key.1) as usize]

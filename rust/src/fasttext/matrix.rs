@@ -4,8 +4,13 @@
 //! element, dot products left to right, no fused multiply-add), so hidden vectors and logits are
 //! the same bits as the C++ code's and the one-vs-all sigmoid table is looked up at the same slot.
 
+use super::prefetch;
 use super::read::{invalid, non_negative, Reader};
 use crate::error::Result;
+
+/// Rows ahead of the one being added whose memory is prefetched: the input rows of a document
+/// are random rows of a matrix of megabytes, so each is a cache miss that prefetching overlaps.
+const PREFETCH_ROWS: usize = 8;
 
 /// Codes per sub-quantizer: fastText always uses 8 bits.
 const KSUB: usize = 256;
@@ -174,9 +179,16 @@ impl Matrix {
     pub(crate) fn add_rows(&self, x: &mut [f32], rows: &[u32]) {
         match &self.kind {
             Kind::Dense(d) => {
-                for &i in rows {
+                let c = self.cols;
+                for (j, &i) in rows.iter().enumerate() {
+                    if let Some(&ahead) = rows.get(j + PREFETCH_ROWS) {
+                        // A row may straddle two cache lines (dim 16: 64 bytes, unaligned).
+                        let a = ahead as usize * c;
+                        prefetch::read(&d[a]);
+                        prefetch::read(&d[a + c - 1]);
+                    }
                     let i = i as usize;
-                    let row = &d[i * self.cols..(i + 1) * self.cols];
+                    let row = &d[i * c..(i + 1) * c];
                     for (xi, &v) in x.iter_mut().zip(row) {
                         *xi += v;
                     }
@@ -184,7 +196,13 @@ impl Matrix {
             }
             Kind::Quantized(q) => {
                 let n = q.pq.nsubq;
-                for &i in rows {
+                for (j, &i) in rows.iter().enumerate() {
+                    if let Some(&ahead) = rows.get(j + PREFETCH_ROWS) {
+                        prefetch::read(&q.codes[ahead as usize * n]);
+                        if let Some((codes, _)) = &q.norms {
+                            prefetch::read(&codes[ahead as usize]);
+                        }
+                    }
                     let i = i as usize;
                     q.pq.add_code(x, &q.codes[i * n..(i + 1) * n], q.norm(i));
                 }

@@ -19,8 +19,11 @@
 
 mod cache;
 mod dict;
+mod huge;
 mod matrix;
+mod prefetch;
 pub mod read;
+mod table;
 
 use rayon::prelude::*;
 

@@ -113,6 +113,7 @@ impl<'a> Reader<'a> {
         v.try_reserve_exact(bytes.len() / 4).map_err(|_| {
             crate::alloc::out_of_memory::<f32>(u128::from(n), "model file", what.to_string())
         })?;
+        super::huge::advise(&mut v);
         v.extend(
             bytes
                 .chunks_exact(4)
