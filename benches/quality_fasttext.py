@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import platform
 import random
 import subprocess
@@ -177,6 +178,8 @@ def main() -> None:
             results["models"][name] = entry
             print(f"{name}: {entry}", flush=True)
         repeat = 1 if args.quick else 3
+        # The machine is shared: the load average says how much the speed figures mean.
+        results["load_average_before_speed"] = list(os.getloadavg())
         results["speed_docs_per_s"] = {
             name: speed(str(variants[name]), eval_texts, repeat)
             for name in (
@@ -184,8 +187,16 @@ def main() -> None:
                 "language ID, subwords 2-4 (.ftz)",
             )
         }
+        results["load_average_after_speed"] = list(os.getloadavg())
         for name, s in results["speed_docs_per_s"].items():
             print(f"{name}: " + ", ".join(f"{k} {v:,.1f}" for k, v in s.items()), flush=True)
+        print(f"{'model':40} {'1 thread':>9} {'2 threads':>10}   (tamis / bindings)")
+        for name, s in results["speed_docs_per_s"].items():
+            print(f"{name:40} {s['speedup_1']:8.2f}x {s['speedup_2']:9.2f}x")
+        print(
+            f"load average {results['load_average_before_speed']} -> "
+            f"{results['load_average_after_speed']}"
+        )
     out = out_path(args.output, "quality_fasttext.json", args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
