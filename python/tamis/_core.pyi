@@ -69,6 +69,7 @@ __all__ = [
     "sinkhorn_cost",
     "sinkhorn_points",
     "split_k",
+    "tape_record",
     "text_hashes",
     "tokenize",
     "unicode_version",
@@ -343,6 +344,16 @@ class ImportanceModel:
         n_threads: Optional[int] = None,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]:
         """Log weights (``n_rows x n_targets``; rescaled to ``length_norm`` tokens) and tokens."""
+    def log_weights_tape(
+        self,
+        ids: npt.NDArray[np.uint16],
+        lens: npt.NDArray[np.uint64],
+        n_tokens: npt.NDArray[np.uint64],
+        *,
+        length_norm: Optional[float] = None,
+        n_threads: Optional[int] = None,
+    ) -> npt.NDArray[np.float64]:
+        """``log_weights`` of the rows of a tape (``tape_record``'s arrays or a slice of them)."""
 
 @final
 class TopK:
@@ -405,6 +416,16 @@ def kl_reduction(
     selected_counts: npt.NDArray[np.uint64],
 ) -> float:
     """Mean over targets of ``KL(t||raw) - KL(t||selected)`` (eps 1e-10), from bucket counts."""
+
+def tape_record(
+    featurizer: Featurizer,
+    offsets: _Offsets,
+    data: _Bytes,
+    counts: npt.NDArray[np.uint64],
+    validity: _Valid = None,
+    n_threads: Optional[int] = None,
+) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """Adds bucket counts into ``counts``; returns every n-gram's bucket, n-grams and tokens per row."""
 
 @final
 class MinHasher:

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from tamis._arrow import to_numpy
 from tamis.cli import _common as c
 from tamis.importance import METHODS, ImportanceResampler
+from tamis.importance.estimator import KEEP_FEATURES_MB
 from tamis.output import atomic_path, open_sink, write_json
 
 
@@ -60,28 +61,40 @@ def run(args: argparse.Namespace) -> int:
     raw = c.source(args.raw)
     target: Any = list(args.target) if args.separate_targets else c.source(args.target)
     show = not args.quiet
+    if args.exclude_eval and args.backend == "ray":
+        raise ValueError("--exclude-eval runs with --backend local")
     t0 = time.perf_counter()
-    if args.backend == "ray":
-        from tamis import ray as tray
-
-        tray.init(args.address)
-        tray.dsir_fit(r, target, list(args.raw))
+    excluded: dict[str, int] = {}
+    if args.backend == "local" and not args.exclude_eval:
+        # Both passes in one call: raw is featurised once (docs/dsir.md, "End to end").
+        table = r.fit_resample(
+            target,
+            raw,
+            args.k,
+            method=args.method,
+            show_progress=show,
+            keep_features_mb=args.keep_features_mb,
+        )
+        t1 = t0 + r.fit_seconds_
     else:
-        r.fit(target, raw, show_progress=show)
-    t1 = time.perf_counter()
+        if args.backend == "ray":
+            from tamis import ray as tray
+
+            tray.init(args.address)
+            tray.dsir_fit(r, target, list(args.raw))
+        else:
+            r.fit(target, raw, show_progress=show)
+        t1 = time.perf_counter()
+        if args.exclude_eval:
+            raw = _excluding(args, excluded)
+        if args.backend == "ray":
+            table = tray.dsir_resample(r, list(args.raw), args.k, method=args.method)
+        else:
+            table = r.resample(raw, args.k, method=args.method, show_progress=show)
+    t2 = time.perf_counter()
     if args.save_model:
         with atomic_path(out["save_model"]) as tmp:
             r.save(tmp)
-    excluded: dict[str, int] = {}
-    if args.exclude_eval:
-        if args.backend == "ray":
-            raise ValueError("--exclude-eval runs with --backend local")
-        raw = _excluding(args, excluded)
-    if args.backend == "ray":
-        table = tray.dsir_resample(r, list(args.raw), args.k, method=args.method)
-    else:
-        table = r.resample(raw, args.k, method=args.method, show_progress=show)
-    t2 = time.perf_counter()
     params = {**r.get_params(), "k": args.k, "method": args.method}
     params.update(target=[str(p) for p in args.target], raw=[str(p) for p in args.raw])
     with open_sink(out["o"], "dsir", params, schema=table.schema) as sink:
@@ -236,6 +249,14 @@ def add(sub: Any) -> None:
         "--target-proportions", type=float, nargs="+", default=None, help="share per --target"
     )
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument(
+        "--keep-features-mb",
+        type=float,
+        default=KEEP_FEATURES_MB,
+        metavar="MB",
+        help="memory for raw's bucket ids between the two passes, so that raw is featurised "
+        f"once (2 bytes per n-gram; default {KEEP_FEATURES_MB:g}; 0: featurise twice)",
+    )
     p.add_argument("--by", default=None, help="report selected documents per value of this column")
     p.add_argument("--save-model", default=None, help="also save the fitted model (.npz)")
     p.add_argument("--json", default=None, help="write the summary as JSON here ('-': stdout)")

@@ -14,7 +14,8 @@ so memory is O(k + n_buckets) plus one batch.
 Layout: :mod:`.estimator` (the public estimator: parameters, fit/select/save/load) over the
 engine that the local and the Ray backends both call: :mod:`.model` (counting, fitting, scoring,
 KL reduction) and :mod:`.stream` (sort keys, the streaming per-target top-k, resolve, collect);
-:mod:`.persist` (the model file).
+:mod:`.persist` (the model file); :mod:`.tape` (the raw corpus's bucket ids kept between the
+two passes of :meth:`~ImportanceResampler.fit_resample`).
 """
 
 from tamis.importance import model, persist, stream

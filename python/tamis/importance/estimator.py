@@ -18,7 +18,12 @@ from tamis._validation import check_counts, check_int, check_seed, check_threads
 from tamis.features import HashingFeaturizer
 from tamis.importance import model, stream
 from tamis.importance.persist import RENAMED, load_model, save_model
+from tamis.importance.tape import Tape, count_with_tape
 from tamis.io import DEFAULT_BATCH_SIZE, read_batches
+
+#: Default memory for the raw corpus's bucket ids in :meth:`ImportanceResampler.fit_resample`
+#: (megabytes): ~300 MB of English text.
+KEEP_FEATURES_MB = 256.0
 
 
 class ImportanceResampler(Estimator):
@@ -167,6 +172,19 @@ class ImportanceResampler(Estimator):
         select from (streamed once); ``raw_counts`` (e.g. the sum of per-shard :meth:`count`
         results) replaces it.
         """
+        self._fit(target, raw, raw_counts, show_progress=show_progress, keep_bytes=0)
+        return self
+
+    def _fit(
+        self,
+        target: Any,
+        raw: Any,
+        raw_counts: Optional[np.ndarray],
+        *,
+        show_progress: bool,
+        keep_bytes: int,
+    ) -> Optional[Tape]:
+        """:meth:`fit`; with ``keep_bytes > 0``, also the raw corpus's tape if it fits."""
         t0 = time.perf_counter()
         if (raw is None) == (raw_counts is None):
             raise ValueError("pass exactly one of raw and raw_counts")
@@ -174,11 +192,42 @@ class ImportanceResampler(Estimator):
             raw_counts = check_counts("raw_counts", raw_counts, 1, self.n_buckets)
         sources = model.target_sources(target, separate_targets=self.separate_targets)
         tc = np.stack([self.count(t, desc="target", show_progress=show_progress) for t in sources])
+        kept = None
         if raw_counts is None:
-            raw_counts = self.count(raw, desc="raw counts", show_progress=show_progress)
+            batches = _read(self, raw, columns=[], desc="raw counts", show=show_progress, ids=False)
+            raw_counts, kept = count_with_tape(
+                self.featurizer, batches, text_column=self.text_column, budget=keep_bytes
+            )
         self.fit_counts(tc, raw_counts)
         self.fit_seconds_ = time.perf_counter() - t0
-        return self
+        return kept
+
+    def fit_resample(
+        self,
+        target: Any,
+        raw: Any,
+        k: int,
+        *,
+        method: str = "gumbel",
+        seed: Optional[int] = None,
+        columns: Optional[Sequence[str]] = None,
+        show_progress: bool = False,
+        keep_features_mb: float = KEEP_FEATURES_MB,
+    ) -> pa.Table:
+        """``fit(target, raw).resample(raw, k, ...)``, featurising ``raw`` once.
+
+        While counting, the bucket id of every raw n-gram is kept (2 bytes each, about 0.8 bytes
+        per byte of English text) if they fit ``keep_features_mb`` megabytes (10^6 bytes) and the
+        model has at most 65,536 buckets; the weighting pass then only sums log ratios over them.
+        Same table as fit + resample, bit for bit (``tamis.importance.tape``).
+        """
+        k = stream.check_selection(k, method, separate_targets=self.separate_targets)
+        if not (np.isfinite(keep_features_mb) and keep_features_mb >= 0):
+            raise ValueError(f"keep_features_mb must be >= 0, got {keep_features_mb!r}")
+        kept = self._fit(
+            target, raw, None, show_progress=show_progress, keep_bytes=int(keep_features_mb * 1e6)
+        )
+        return _select(self, raw, k, method, seed, columns, show_progress, tape=kept)[3]
 
     def fit_counts(self, target_counts: Any, raw_counts: Any) -> ImportanceResampler:
         """Fit from counts computed elsewhere: ``(n_targets, n_buckets)`` and ``(n_buckets,)``."""
@@ -314,6 +363,7 @@ def _select(
     seed: Optional[int],
     columns: Optional[Sequence[str]],
     show_progress: bool,
+    tape: Optional[Tape] = None,
 ) -> tuple[stream.TopKState, np.ndarray, np.ndarray, pa.Table]:
     """One pass over ``raw``: the state, the selected positions, their targets and their rows."""
     r._check_fitted()
@@ -328,6 +378,7 @@ def _select(
         text_column=r.text_column,
         id_column=r.id_column or "id",
         batch_size=r.batch_size,
+        tape=tape,
     )
     pos, tgt = stream.resolve(state, seed=seed, min_length=r.min_length)
     return state, pos, tgt, stream.collect(state, pos, tgt, separate_targets=r.separate_targets)

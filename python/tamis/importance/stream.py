@@ -29,6 +29,7 @@ from tamis._arrow import from_numpy, to_numpy
 from tamis._base import Selection
 from tamis._validation import check_int
 from tamis.importance.model import Model, eligible_rows, score_batch
+from tamis.importance.tape import Tape
 from tamis.io import buffers
 
 METHODS = ("gumbel", "topk", "replacement")
@@ -166,15 +167,38 @@ class BatchScan:
 
 
 def scan_batch(
-    state: TopKState, model: Model, text: Any, ids: Any, positions: np.ndarray, *, seed: int
+    state: TopKState,
+    model: Model,
+    text: Any,
+    ids: Any,
+    positions: np.ndarray,
+    *,
+    seed: int,
+    tape: Optional[Tape] = None,
 ) -> BatchScan:
-    """Score a batch, key it and push it into ``state``'s top-ks (not for ``"replacement"``)."""
-    w, n_tokens = score_batch(model, text)
+    """Score a batch, key it and push it into ``state``'s top-ks (not for ``"replacement"``).
+
+    ``tape``: the bucket ids of the counting pass, used when it holds these rows (:mod:`.tape`).
+    """
+    w, n_tokens = _score(model, text, positions, tape)
     elig = eligible_rows(model, text, n_tokens)
     idh = id_hashes(ids)
     keys = keys_for_batch(w, idh, method=state.method, seed=seed)
     positions = np.ascontiguousarray(positions, dtype=np.uint64)
     return BatchScan(w, elig, idh, keys, state.push(keys, idh, positions, elig))
+
+
+def _score(
+    model: Model, text: Any, positions: np.ndarray, tape: Optional[Tape]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log weights and token counts: from the tape when it holds these rows, else featurised."""
+    if tape is not None and len(positions):
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        scored = tape.scores(model, text, int(positions[0]))
+        if scored is not None:
+            return scored
+    return score_batch(model, text)
 
 
 def annotate_rows(
@@ -204,17 +228,20 @@ def push_batch(
     seed: int,
     text_column: str,
     id_column: str,
+    tape: Optional[Tape] = None,
 ) -> None:
     """One batch of a local streaming pass: weights, keys, top-k, candidate rows, counters."""
     text = batch.column(text_column)
     if state.method == "replacement":
-        w, n_tokens = score_batch(model, text)
+        w, n_tokens = _score(model, text, positions, tape)
         elig = eligible_rows(model, text, n_tokens)
         state.weights.append(w[:, 0])
         state.eligible.append(elig)
         state.rows.add(annotate_rows(batch, positions, w, None))
     else:
-        scan = scan_batch(state, model, text, batch.column(id_column), positions, seed=seed)
+        scan = scan_batch(
+            state, model, text, batch.column(id_column), positions, seed=seed, tape=tape
+        )
         elig = scan.eligible
         if scan.kept.any():
             idx = np.flatnonzero(scan.kept)
@@ -285,13 +312,24 @@ def stream(
     text_column: str,
     id_column: str,
     batch_size: int = 0,
+    tape: Optional[Tape] = None,
 ) -> TopKState:
-    """One local pass over record batches: :func:`push_batch` with consecutive row numbers."""
+    """One local pass over record batches: :func:`push_batch` with consecutive row numbers.
+
+    ``tape``: the counting pass's bucket ids of the same batches (:mod:`.tape`), if kept.
+    """
     state = TopKState.start(target_ks(model, k), method=method, batch_size=batch_size)
     for batch in batches:
         positions = np.arange(state.n_rows, state.n_rows + batch.num_rows, dtype=np.uint64)
         push_batch(
-            state, model, batch, positions, seed=seed, text_column=text_column, id_column=id_column
+            state,
+            model,
+            batch,
+            positions,
+            seed=seed,
+            text_column=text_column,
+            id_column=id_column,
+            tape=tape,
         )
     return state
 

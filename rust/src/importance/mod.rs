@@ -17,6 +17,7 @@
 //! `KL reduction = mean over targets t of KL(t‖raw) − KL(t‖selected)`.
 
 pub mod resample;
+pub mod tape;
 
 use rayon::prelude::*;
 
@@ -272,14 +273,7 @@ impl ImportanceModel {
         length_norm: Option<f64>,
         n_threads: Option<usize>,
     ) -> Result<(Vec<f64>, Vec<u64>)> {
-        if let Some(l) = length_norm {
-            if !(l.is_finite() && l > 0.0) {
-                return Err(Error::param(
-                    "length_norm",
-                    format!("must be a positive number of tokens, got {l}"),
-                ));
-            }
-        }
+        check_length_norm(length_norm)?;
         let t = self.n_targets;
         let n = texts.len();
         let mut weights = alloc::zeroed_2d::<f64>(n, t, "texts", "weights (rows × targets)")?;
@@ -308,12 +302,7 @@ impl ImportanceModel {
                             })
                         };
                         *toks = st.n_tokens;
-                        if let (Some(l), true) = (length_norm, st.n_tokens > 0) {
-                            let d = st.n_tokens as f64;
-                            for x in row.iter_mut() {
-                                *x = *x / d * l;
-                            }
-                        }
+                        normalise(row, st.n_tokens, length_norm);
                     }
                     Ok(())
                 })
@@ -321,6 +310,28 @@ impl ImportanceModel {
         })?;
         results.into_iter().collect::<Result<()>>()?;
         Ok((weights, n_tokens))
+    }
+}
+
+/// `length_norm` must be `None` or a positive finite number of tokens.
+fn check_length_norm(length_norm: Option<f64>) -> Result<()> {
+    match length_norm {
+        Some(l) if !(l.is_finite() && l > 0.0) => Err(Error::param(
+            "length_norm",
+            format!("must be a positive number of tokens, got {l}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A row's summed log ratios rescaled to `L` tokens (`w / n_tokens · L`), if `length_norm` is
+/// `Some(L)` and the row has tokens.
+fn normalise(row: &mut [f64], n_tokens: u64, length_norm: Option<f64>) {
+    if let (Some(l), true) = (length_norm, n_tokens > 0) {
+        let d = n_tokens as f64;
+        for x in row.iter_mut() {
+            *x = *x / d * l;
+        }
     }
 }
 

@@ -261,3 +261,42 @@ fn sequential_targets() {
     assert_eq!(got, vec![(0, 0), (1, 0), (2, 1), (3, 1)]);
     assert!(select_sequential(&[sa, sb], &[2, 3]).is_err());
 }
+
+#[test]
+fn tape_gives_the_counts_and_the_weights_bit_for_bit() {
+    for (hash, nb) in [(HashKind::Xxh3, 1 << 16), (HashKind::Sha256Mod, 10_000)] {
+        let c = cfg(hash, nb);
+        let docs: Vec<&str> = DOCS.iter().copied().chain(["x y"]).collect();
+        let mut counts = vec![0u64; nb as usize];
+        let tape = tape::record(&c, &docs[..], &mut counts, Some(2)).unwrap();
+        assert_eq!(counts, counts_of(&c, &docs).counts);
+        let raw = counts_of(&c, &DOCS[3..]);
+        let tgt = counts_of(&c, &DOCS[..3]);
+        let m = ImportanceModel::fit(c, &[tgt.clone(), tgt], &raw, Smoothing::REFERENCE).unwrap();
+        for norm in [None, Some(100.0)] {
+            let (w, nt) = m.log_weights(&docs[..], norm, Some(1)).unwrap();
+            let wt = m
+                .log_weights_tape(&tape.ids, &tape.lens, &tape.n_tokens, norm, Some(2))
+                .unwrap();
+            assert_eq!(w, wt);
+            assert_eq!(nt, tape.n_tokens);
+        }
+        // Lengths that do not add up, an id outside the model, bad length_norm: errors.
+        let (ids, lens, nt) = (&tape.ids, &tape.lens, &tape.n_tokens);
+        assert!(m
+            .log_weights_tape(ids, &lens[1..], &nt[1..], None, None)
+            .is_err());
+        assert!(m.log_weights_tape(ids, lens, &nt[1..], None, None).is_err());
+        if u16::try_from(nb).is_ok() {
+            assert!(m
+                .log_weights_tape(&[u16::MAX], &[1], &[1], None, None)
+                .is_err());
+        }
+        assert!(m.log_weights_tape(ids, lens, nt, Some(0.0), None).is_err());
+        assert!(m
+            .log_weights_tape(&[0], &[u64::MAX], &[1], None, None)
+            .is_err());
+    }
+    let mut counts = vec![0u64; 1 << 17];
+    assert!(tape::record(&cfg(HashKind::Xxh3, 1 << 17), &DOCS[..], &mut counts, None).is_err());
+}

@@ -3,17 +3,21 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use numpy::ndarray::ArrayView2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyReadwriteArray1,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::convert::{opt_slice, slice, text_column, DataArg, OffsetsArg, ValidityArg};
+use super::convert::{opt_slice, slice, slice_mut, text_column, DataArg, OffsetsArg, ValidityArg};
 use super::errors::PyExt;
 use super::ngram::PyFeaturizer;
 use crate::column::Texts;
 use crate::error::Error;
 use crate::hash::hash64;
 use crate::importance::resample::{self, Entry, TopK};
+use crate::importance::tape;
 use crate::importance::{self, Counts, ImportanceModel, Smoothing};
 use crate::rng::gumbel;
 
@@ -45,6 +49,11 @@ pub(crate) struct PyImportanceModel {
 }
 
 type WeightsOut<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<u64>>);
+type TapeOut<'py> = (
+    Bound<'py, PyArray1<u16>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u64>>,
+);
 
 #[pymethods]
 impl PyImportanceModel {
@@ -127,6 +136,50 @@ impl PyImportanceModel {
             nt.into_pyarray(py),
         ))
     }
+
+    /// `log_weights` of the rows of a tape (`tape_record`'s arrays, or one batch's slice of them).
+    #[pyo3(signature = (ids, lens, n_tokens, *, length_norm = None, n_threads = None))]
+    fn log_weights_tape<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u16>,
+        lens: PyReadonlyArray1<'py, u64>,
+        n_tokens: PyReadonlyArray1<'py, u64>,
+        length_norm: Option<f64>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let (ids, lens) = (slice(&ids, "ids")?, slice(&lens, "lens")?);
+        let n_tokens = slice(&n_tokens, "n_tokens")?;
+        let model = &self.inner;
+        let w =
+            py.compute(|| model.log_weights_tape(ids, lens, n_tokens, length_norm, n_threads))?;
+        w.into_pyarray(py).reshape([lens.len(), model.n_targets()])
+    }
+}
+
+/// Adds a text column's bucket counts into `counts` and returns its tape: the bucket id of every
+/// n-gram (`uint16`, row after row), n-grams per row and tokens per row.
+#[pyfunction]
+#[pyo3(signature = (featurizer, offsets, data, counts, validity = None, n_threads = None))]
+#[allow(clippy::too_many_arguments)]
+fn tape_record<'py>(
+    py: Python<'py>,
+    featurizer: PyRef<'py, PyFeaturizer>,
+    offsets: OffsetsArg<'py>,
+    data: DataArg<'py>,
+    mut counts: PyReadwriteArray1<'py, u64>,
+    validity: ValidityArg<'py>,
+    n_threads: Option<usize>,
+) -> PyResult<TapeOut<'py>> {
+    let col = text_column(&offsets, &data, &validity)?;
+    let counts = slice_mut(&mut counts, "counts")?;
+    let cfg = featurizer.cfg;
+    let t = py.compute(|| tape::record(&cfg, &col, counts, n_threads))?;
+    Ok((
+        t.ids.into_pyarray(py),
+        t.lens.into_pyarray(py),
+        t.n_tokens.into_pyarray(py),
+    ))
 }
 
 /// XXH3-64 (seed 0) of every id string; null ids hash as the empty string.
@@ -354,5 +407,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sequential_capacities, m)?)?;
     m.add_function(wrap_pyfunction!(sample_with_replacement, m)?)?;
     m.add_function(wrap_pyfunction!(kl_reduction, m)?)?;
+    m.add_function(wrap_pyfunction!(tape_record, m)?)?;
     Ok(())
 }
