@@ -99,26 +99,33 @@ def _bindings_chunk(args: tuple[str, list[str]]) -> int:
 
 
 def speed(path: str, texts: list[str], repeat: int) -> dict:
+    """Docs/s of the four cases, timed in interleaved rounds (tamis 1 and 2 threads, bindings 1
+    and 2 processes, then again), so that a drift of the shared machine's speed hits every case
+    alike: the best round per case, and the median over rounds of the per-round ratios."""
     model = FastTextModel(path)
-    out: dict = {}
-    for n in (1, 2):
-        model.predict(texts[:100], k=2, n_threads=n)
-        best = min(
-            _timed(lambda n=n: model.predict(texts, k=2, n_threads=n)) for _ in range(repeat)
-        )
-        out[f"tamis_{n}_threads"] = len(texts) / best
+    model.predict(texts[:100], k=2, n_threads=1)
     reference(path, texts[:100], 2)
-    out["bindings_1_process"] = len(texts) / min(
-        _timed(lambda: reference(path, texts, 2)) for _ in range(repeat)
-    )
+    halves = [(path, texts[0::2]), (path, texts[1::2])]
+    times: dict[str, list[float]] = {}
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(2) as pool:
         pool.map(_bindings_chunk, [(path, texts[:10])] * 2)
-        halves = [(path, texts[0::2]), (path, texts[1::2])]
-        best = min(_timed(lambda: pool.map(_bindings_chunk, halves)) for _ in range(repeat))
-    out["bindings_2_processes"] = len(texts) / best
-    out["speedup_1"] = out["tamis_1_threads"] / out["bindings_1_process"]
-    out["speedup_2"] = out["tamis_2_threads"] / out["bindings_2_processes"]
+        cases = {
+            "tamis_1_threads": lambda: model.predict(texts, k=2, n_threads=1),
+            "tamis_2_threads": lambda: model.predict(texts, k=2, n_threads=2),
+            "bindings_1_process": lambda: reference(path, texts, 2),
+            "bindings_2_processes": lambda: pool.map(_bindings_chunk, halves),
+        }
+        for _ in range(repeat):
+            for name, fn in cases.items():
+                times.setdefault(name, []).append(_timed(fn))
+    out: dict = {name: len(texts) / min(t) for name, t in times.items()}
+    for n, ref in ((1, "bindings_1_process"), (2, "bindings_2_processes")):
+        out[f"speedup_{n}"] = out[f"tamis_{n}_threads"] / out[ref]
+        rounds = [r / t for t, r in zip(times[f"tamis_{n}_threads"], times[ref])]
+        out[f"speedup_{n}_rounds"] = rounds
+        out[f"speedup_{n}_median"] = float(np.median(rounds))
+    out["threads_scaling"] = out["tamis_2_threads"] / out["tamis_1_threads"]
     return out
 
 
@@ -177,7 +184,7 @@ def main() -> None:
             entry.update(agreement(model, ref, eval_texts, 2))
             results["models"][name] = entry
             print(f"{name}: {entry}", flush=True)
-        repeat = 1 if args.quick else 3
+        repeat = 1 if args.quick else 5
         # The machine is shared: the load average says how much the speed figures mean.
         results["load_average_before_speed"] = list(os.getloadavg())
         results["speed_docs_per_s"] = {
@@ -189,10 +196,15 @@ def main() -> None:
         }
         results["load_average_after_speed"] = list(os.getloadavg())
         for name, s in results["speed_docs_per_s"].items():
-            print(f"{name}: " + ", ".join(f"{k} {v:,.1f}" for k, v in s.items()), flush=True)
-        print(f"{'model':40} {'1 thread':>9} {'2 threads':>10}   (tamis / bindings)")
+            scalars = {k: v for k, v in s.items() if not isinstance(v, list)}
+            print(f"{name}: " + ", ".join(f"{k} {v:,.2f}" for k, v in scalars.items()), flush=True)
+        print(
+            f"{'model (tamis / bindings: best rounds; median)':48} {'1 thread':>14} {'2 threads':>14}"
+        )
         for name, s in results["speed_docs_per_s"].items():
-            print(f"{name:40} {s['speedup_1']:8.2f}x {s['speedup_2']:9.2f}x")
+            one = f"{s['speedup_1']:.2f}x; {s['speedup_1_median']:.2f}x"
+            two = f"{s['speedup_2']:.2f}x; {s['speedup_2_median']:.2f}x"
+            print(f"{name:48} {one:>14} {two:>14}")
         print(
             f"load average {results['load_average_before_speed']} -> "
             f"{results['load_average_after_speed']}"
