@@ -40,6 +40,38 @@ def test_prefetch_stops_its_thread_when_the_consumer_stops():
     assert threading.active_count() == before
 
 
+def test_prefetch_closes_its_source_in_its_thread_when_stopped():
+    closed = []
+
+    def source():
+        try:
+            yield from range(10**9)
+        finally:  # a reader's cleanup (pyarrow's read-ahead) must not run at interpreter shutdown
+            closed.append(threading.current_thread().name)
+
+    gen = prefetch(source())
+    assert next(gen) == 0
+    gen.close()
+    assert closed == ["tamis-prefetch"]
+
+
+def test_prefetch_interrupted_while_its_thread_starts_stops_it(monkeypatch):
+    # Ctrl-C landed in Thread.start (waiting for the thread to run), before the generator's
+    # try: the producer ran on into the shutdown and the process aborted.
+    before = threading.active_count()
+    start = threading.Thread.start
+
+    def interrupted_start(self):
+        start(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    with pytest.raises(KeyboardInterrupt):
+        next(prefetch(iter(range(10**9))))
+    monkeypatch.undo()
+    assert threading.active_count() == before
+
+
 class _Sink:
     def __init__(self):
         self.tables = []

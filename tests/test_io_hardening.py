@@ -8,6 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from tests.test_io import ids_of, texts_of, write_jsonl
 
 import tamis
@@ -232,6 +234,97 @@ def test_null_lines_are_an_error_not_a_crash(tmp_path, raw):
     # The word null inside documents is fine.
     p.write_text('{"text": "null"}\n{"text": "x null"}\n')
     assert texts_of(read_batches(p)) == ["null", "x null"]
+
+
+class _Pieces:
+    """A raw stream that hands out ``data`` in the given piece sizes (then the rest)."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self.data, self.sizes, self.pos = data, list(sizes), 0
+
+    def read(self, n: int = -1) -> bytes:
+        size = self.sizes.pop(0) if self.sizes else len(self.data)
+        piece = self.data[self.pos : self.pos + size]
+        self.pos += len(piece)
+        return piece
+
+    def close(self) -> None:
+        pass
+
+
+_NULLISH = [
+    b"\n",
+    b"\n",
+    b"null",
+    b"\nnull\n",
+    b"x" * 40,
+    b"n",
+    b"u",
+    b"l",
+    b"nu",
+    b"ll",
+    b"null",
+    b" ",
+    b" " * 70,
+    b"\t",
+    b"\r",
+    b"\n",
+    b"x",
+    b"{}",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@example(parts=[b"{}\n", b" " * 100, b"null\n"], sizes=[70])  # blanks past the block's tail
+@example(parts=[b"{}\n null", b" " * 100, b"\n"], sizes=[80])  # null, then long blanks
+@example(parts=[b"{}\nnull", b" " * 100, b"\n"], sizes=[68])  # the tail starts inside null
+@example(parts=[b"{}\n", b" " * 100, b"null\n"], sizes=[13])  # a long straddling line
+@example(parts=[b"{}\n", b"null\n", b"x" * 70], sizes=[3])  # a block starts with null
+@given(
+    parts=st.lists(st.sampled_from(_NULLISH), max_size=120),
+    sizes=st.lists(st.integers(1, 200), max_size=30),
+)
+def test_null_line_guard_equals_brute_force(parts, sizes):
+    # Oracle: some line (split on newlines, the last one unfinished) is blanks + null + blanks.
+    from tamis.io._json import _NullLineGuard
+
+    data = b"".join(parts)
+    expected = any(line.strip(b" \t\r") == b"null" for line in data.split(b"\n"))
+    guard = _NullLineGuard(_Pieces(data, sizes))
+    try:
+        while guard.read_buffer(1 << 20):
+            pass
+        guard.read_buffer(1 << 20)  # the end of the stream, read again as pyarrow does
+    except OSError:
+        assert expected
+        assert guard.found
+    else:
+        assert not expected
+
+
+def test_json_reader_stopped_early_waits_for_its_blocks(tmp_path, monkeypatch):
+    # Ctrl-C in `tamis dedup` once aborted the process at exit: pyarrow's read-ahead threads still
+    # held blocks of the Python stream and took the GIL during shutdown. Closing the reader now
+    # waits until pyarrow let go of every block.
+    from tamis.io import _json
+
+    left = []
+    real = _json._NullLineGuard.release
+
+    def release(self, timeout=10.0):
+        real(self, timeout)
+        left.append(len(self._out))
+
+    monkeypatch.setattr(_json._NullLineGuard, "release", release)
+    p = tmp_path / "big.jsonl"
+    p.write_text(
+        "".join(json.dumps({"text": f"doc {i} " + "w " * 300}) + "\n" for i in range(40_000))
+    )
+    batches = read_batches(p, batch_size=100)
+    assert next(batches).num_rows > 0
+    batches.close()
+    assert len(left) >= 2  # the schema probe and the stopped read both waited
+    assert left[-1] == 0
 
 
 # -- 5. error messages list the file's real columns ---------------------------------------------

@@ -40,6 +40,9 @@ BATCH_BYTES = 2 << 20
 ROW_GROUP_BYTES = 8 << 20
 #: Parquet footers read to estimate the bytes per row (the first files).
 _FOOTERS = 8
+#: Seconds a stopped :func:`prefetch` waits for its producer: one item to finish, then the
+#: reader's cleanup (the JSON reader waits up to 10 s for pyarrow's read-ahead).
+_JOIN_TIMEOUT = 30.0
 
 
 def batch_rows(files: Sequence[Path], text_column: str, cap: int) -> int:
@@ -115,7 +118,10 @@ def prefetch(items: Iterable[T], depth: int = 1, *, release: int = 4) -> Iterato
     """Yield ``items`` while a thread produces the next ones (at most ``depth`` waiting).
 
     An exception of the producer is raised here, after the items produced before it; closing the
-    generator (or an exception in the consumer) stops the producer at its next item.
+    generator (or an exception in the consumer, Ctrl-C included) stops the producer at its next
+    item, closes ``items`` in the producer's thread and waits for it: no thread of ours is left
+    running into the interpreter's shutdown, where a thread that takes the GIL is ended by
+    ``pthread_exit`` and a C++ or Rust frame on its stack aborts the process.
     :func:`release_memory` runs after every ``release`` items (0: never) in both threads
     (mimalloc gives a page back only from the thread that owns it; one call costs ~0.4 ms).
     """
@@ -132,8 +138,9 @@ def prefetch(items: Iterable[T], depth: int = 1, *, release: int = 4) -> Iterato
         return False
 
     def produce() -> None:
+        it = iter(items)
         try:
-            for i, item in enumerate(items, 1):
+            for i, item in enumerate(it, 1):
                 if not put(item):
                     return
                 del item
@@ -142,11 +149,15 @@ def prefetch(items: Iterable[T], depth: int = 1, *, release: int = 4) -> Iterato
             put(_DONE)
         except BaseException as e:  # re-raised in the consumer, with its traceback
             put(_DONE, e)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:  # a generator's cleanup runs here, not at shutdown
+                close()
 
     thread = threading.Thread(target=produce, name="tamis-prefetch", daemon=True)
-    thread.start()
     got = 0
     try:
+        thread.start()  # inside the try: Ctrl-C can land while it waits for the thread to run
         while True:
             item, err = q.get()
             if item is _DONE:
@@ -160,7 +171,8 @@ def prefetch(items: Iterable[T], depth: int = 1, *, release: int = 4) -> Iterato
                 release_memory()
     finally:
         stop.set()
-        thread.join(timeout=5)
+        if thread.ident is not None:
+            thread.join(timeout=_JOIN_TIMEOUT)
 
 
 class RowGroups:

@@ -93,14 +93,19 @@ def prefetch(items: Any, fn: Any) -> Iterator[tuple[Any, Any]]:
             return _DONE
         return item, fn(item)
 
-    with ThreadPoolExecutor(1, thread_name_prefix="tamis-prefetch") as pool:
-        fut = pool.submit(step)
-        while True:
-            res = fut.result()
-            if res is _DONE:
-                return
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="tamis-prefetch") as pool:
             fut = pool.submit(step)
-            yield res
+            while True:
+                res = fut.result()
+                if res is _DONE:
+                    return
+                fut = pool.submit(step)
+                yield res
+    finally:  # the worker is done: a generator's cleanup (a reader's) runs now, not at shutdown
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
 
 
 def select_top(
