@@ -245,6 +245,21 @@ def test_ctrl_c_is_one_line_and_cleans_up(corpus, capsys, monkeypatch):
     assert temps(corpus) == []
 
 
+def test_ctrl_c_while_the_command_loads_is_one_line(monkeypatch, capsys):
+    # Building the parser imports the command's modules (~0.3 s): Ctrl-C there once escaped
+    # main() as a traceback with status -2.
+    import tamis.cli
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tamis.cli, "build_parser", interrupt)
+    assert main(["dsir", "--raw", "x.jsonl"]) == 130
+    assert capsys.readouterr().err == "tamis dsir: interrupted\n"
+    assert main(["nonsense"]) == 130
+    assert capsys.readouterr().err == "tamis: interrupted\n"
+
+
 def test_ctrl_c_in_a_subprocess_exits_130(corpus):
     big = corpus / "big.jsonl"
     with open(big, "w") as f:

@@ -78,7 +78,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     one line each (``tamis CMD: warning: ...``).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(argv[0] if argv and argv[0] in COMMAND_MODULES else None)
+    command = argv[0] if argv and argv[0] in COMMAND_MODULES else None
+    try:  # also around the parser: building it imports the command's modules (Ctrl-C lands there)
+        return _main(argv, command)
+    except KeyboardInterrupt:
+        print(f"tamis {command}: interrupted" if command else "tamis: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str], command: str | None) -> int:
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -96,9 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.warn(message, FutureWarning, stacklevel=1)
         try:
             return int(args.func(args))
-        except KeyboardInterrupt:
-            print(f"{name}: interrupted", file=sys.stderr)
-            return 130
         except BrokenPipeError:  # `tamis ... -o - | head`: the reader left
             return 141
         except MemoryError as e:
