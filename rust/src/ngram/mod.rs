@@ -148,7 +148,13 @@ impl NgramConfig {
             Analyzer::Word => {
                 let norm = self.normalizer;
                 // Dispatch on the hash once per document, not once per n-gram.
+                // Unigrams and bigrams (DSIR's setting) take a loop of their own.
                 let n_tok = match kind {
+                    HashKind::Xxh3 if max_n <= 2 => {
+                        words.ngrams_upto2(text, norm, min_n, max_n, |g| {
+                            f(bucket(hash64(g, seed), nb));
+                        })
+                    }
                     HashKind::Xxh3 => words.ngrams(text, norm, min_n, max_n, |g| {
                         f(bucket(hash64(g, seed), nb));
                     }),
