@@ -52,7 +52,7 @@ impl TokenCache {
                 return None;
             }
             let entry = self.entries[e as usize - 1];
-            if entry.hash == h && self.key(&entry) == token {
+            if entry.hash == h && super::table::same_key(self.key(&entry), token) {
                 return Some(entry);
             }
             slot = (slot + 1) & mask;

@@ -66,6 +66,14 @@ impl Hasher for IntHasher {
 /// Bucket → remapped bucket of a pruned model.
 pub(crate) type PruneMap = HashMap<i32, i32, BuildHasherDefault<IntHasher>>;
 
+/// `a % d` for `d >= 1` given `magic = u64::MAX / d + 1` (wrapping), exact for every `u32` `a`
+/// and `d` (Lemire, Kaser & Kurz, "Faster Remainder by Direct Computation", 2019).
+#[inline]
+fn fast_mod(a: u32, d: u32, magic: u64) -> u32 {
+    let low = magic.wrapping_mul(u64::from(a));
+    ((u128::from(low) * u128::from(d)) >> 64) as u32
+}
+
 #[inline]
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t' | 0x0b | 0x0c | 0)
@@ -93,7 +101,17 @@ pub(crate) struct Dictionary {
     /// at most [`DENSE_PRUNE_MAX`]: one load per subword instead of a hash map probe (the map
     /// lookups were 15% of a language-ID `.ftz` profile). Empty otherwise.
     prune_dense: Vec<u32>,
+    /// One bit per bucket of `prune_dense`: set when the bucket was kept. A pruned model keeps
+    /// few buckets (the language-ID `.ftz` of `benches/quality_fasttext.py`: a few dozen of
+    /// 200,000), so nearly every subword is answered by this bitmap (25 KB, in L1) instead of a
+    /// load from the 800 KB array, which was a cache miss per subword and the largest line of
+    /// that model's profile (perf: 17% of the samples on `prune_dense[b]`). Empty with
+    /// `prune_dense`.
+    prune_bits: Vec<u64>,
     pub(crate) bucket: u32,
+    /// `u64::MAX / bucket + 1` (wrapping): `h % bucket` of a `u32` as two multiplications
+    /// ([`fast_mod`]) instead of a division, once per subword.
+    bucket_magic: u64,
     pub(crate) minn: usize,
     pub(crate) maxn: usize,
     pub(crate) word_ngrams: usize,
@@ -203,12 +221,22 @@ impl Dictionary {
             subwords_on: maxn > 0 && bucket > 0,
             prune,
             prune_dense: Vec::new(),
+            prune_bits: Vec::new(),
             bucket: bucket.max(0) as u32,
+            bucket_magic: (u64::MAX / u64::from(bucket.max(1) as u32)).wrapping_add(1),
             minn: minn.max(0) as usize,
             maxn: maxn.max(0) as usize,
             word_ngrams: word_ngrams.max(0) as usize,
         };
         d.prune_dense = d.dense_prune()?;
+        if !d.prune_dense.is_empty() {
+            d.prune_bits = vec![0u64; d.prune_dense.len().div_ceil(64)];
+            for (b, &to) in d.prune_dense.iter().enumerate() {
+                if to != u32::MAX {
+                    d.prune_bits[b / 64] |= 1 << (b % 64);
+                }
+            }
+        }
         let ranges = d.build_subwords()?;
         let hashes: Vec<u32> = (0..d.counts.len()).map(|i| hash(d.word(i))).collect();
         d.table = WordTable::build((0..d.counts.len()).map(|i| d.word(i)), &hashes, &ranges)?;
@@ -315,7 +343,11 @@ impl Dictionary {
         match &self.prune {
             None => out.push((self.nwords as u64 + b) as u32),
             Some(_) if !self.prune_dense.is_empty() => {
-                let to = self.prune_dense[b as usize];
+                let b = b as usize;
+                if self.prune_bits[b / 64] & (1 << (b % 64)) == 0 {
+                    return;
+                }
+                let to = self.prune_dense[b];
                 if to != u32::MAX {
                     out.push((self.nwords + to as usize) as u32);
                 }
@@ -349,7 +381,8 @@ impl Dictionary {
                     j += 1;
                 }
                 if n >= self.minn && !(n == 1 && (i == 0 || j == len)) {
-                    self.push_bucket(out, u64::from(h % self.bucket));
+                    let b = fast_mod(h, self.bucket, self.bucket_magic);
+                    self.push_bucket(out, u64::from(b));
                 }
                 n += 1;
             }
@@ -512,7 +545,48 @@ impl Dictionary {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn magic(d: u32) -> u64 {
+        (u64::MAX / u64::from(d)).wrapping_add(1)
+    }
+
+    #[test]
+    fn fast_mod_edges() {
+        for d in [
+            1u32,
+            2,
+            3,
+            7,
+            200_000,
+            2_000_000,
+            (1 << 31) - 1,
+            1 << 31,
+            u32::MAX,
+        ] {
+            for a in [
+                0u32,
+                1,
+                d - 1,
+                d,
+                d.wrapping_add(1),
+                u32::MAX,
+                u32::MAX - 1,
+                1 << 31,
+            ] {
+                assert_eq!(fast_mod(a, d, magic(d)), a % d, "{a} % {d}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_mod_is_modulo(a in any::<u32>(), d in 1u32..) {
+            prop_assert_eq!(fast_mod(a, d, magic(d)), a % d);
+        }
+    }
 
     #[test]
     fn fnv_hashes_sign_extended_bytes() {
