@@ -18,6 +18,8 @@ __all__ = [
     "Featurizer",
     "ImportanceModel",
     "MinHasher",
+    "MixParquetText",
+    "MixTextBlock",
     "QualityRules",
     "TamisError",
     "TopK",
@@ -50,6 +52,8 @@ __all__ = [
     "lsh_params",
     "merge_centroids",
     "mig_greedy",
+    "mix_block_gather",
+    "mix_block_strings",
     "mix_gather",
     "mix_integer_weights",
     "mix_reweight",
@@ -824,6 +828,52 @@ def mix_strings(
     row: npt.NDArray[np.uint32],
 ) -> list[str]:
     """Rows ``(chunk[j], row[j])`` of string columns (no nulls) as Python strings."""
+
+@final
+class MixTextBlock:
+    """The texts of one Parquet row group decoded by :class:`MixParquetText` (no nulls)."""
+
+    def __len__(self) -> int: ...
+    @property
+    def n_bytes(self) -> int:
+        """The bytes of all rows together."""
+
+    def first_invalid_utf8(self) -> Optional[tuple[int, int]]:
+        """``(row, byte offset)`` of the first row that is not valid UTF-8, or ``None``."""
+
+@final
+class MixParquetText:
+    """A Parquet file's text column, memory-mapped, decoded without copying the texts."""
+
+    @staticmethod
+    def open(path: str, column: str) -> Optional[MixParquetText]:
+        """``None`` when ``column`` is not a flat string (``BYTE_ARRAY``) column of the file."""
+
+    @property
+    def n_row_groups(self) -> int:
+        """The number of row groups."""
+
+    def read(self, row_group: int) -> Optional[MixTextBlock]:
+        """The texts of ``row_group``.
+
+        ``None`` when it holds nulls or another codec than uncompressed or snappy (read it with
+        pyarrow).
+        """
+
+def mix_block_gather(
+    blocks: Sequence[MixTextBlock],
+    chunk: npt.NDArray[np.uint32],
+    row: npt.NDArray[np.uint32],
+    out: Optional[npt.NDArray[np.uint8]] = None,
+) -> npt.NDArray[np.int64]:
+    """As :func:`mix_gather`, from row groups decoded by :meth:`MixParquetText.read`."""
+
+def mix_block_strings(
+    blocks: Sequence[MixTextBlock],
+    chunk: npt.NDArray[np.uint32],
+    row: npt.NDArray[np.uint32],
+) -> list[str]:
+    """As :func:`mix_strings`, from row groups decoded by :meth:`MixParquetText.read`."""
 
 def mix_reweight(
     weights: npt.NDArray[np.uint64],

@@ -49,6 +49,9 @@ pub enum Error {
     /// its parts disagree; the message says which part and at which offset.
     #[error("invalid model file: {0}")]
     InvalidModel(String),
+    /// A Parquet file or row group that cannot be decoded (the message names the file).
+    #[error("invalid Parquet data: {0}")]
+    InvalidParquet(String),
     /// The computation was stopped from outside (Ctrl-C) between two units of work.
     #[error("interrupted")]
     Interrupted,

@@ -4,10 +4,16 @@ A *block* is a Parquet row group, a whole JSON Lines file, or one batch of an in
 :func:`tamis.io.read_batches` yields it). Each epoch of a source is a permutation of its rows
 without replacement: the blocks in a seeded order, cut into *windows* of ``buffer_blocks``
 consecutive blocks, each window's rows shuffled by a second seeded permutation. Only the current
-window of each source is in memory, as one Arrow column pair per block (no concatenation): the
-rows of a batch are copied once, straight from the blocks (:func:`gather`). Everything is a
-function of ``(seed, source name, epoch, window)``, so any position of the stream can be rebuilt
-without reading what came before.
+window of each source is in memory, as one text and one id column per block (no
+concatenation): the rows of a batch are copied once, straight from the blocks (:func:`gather`).
+Everything is a function of ``(seed, source name, epoch, window)``, so any position of the stream
+can be rebuilt without reading what came before.
+
+The texts of a Parquet row group are decoded by the Rust core (``_core.MixParquetText``: the
+``parquet`` crate over a memory map) when the text column is a flat string column, uncompressed
+or snappy, without nulls: the texts stay slices of the file or of the decompressed pages until
+they are copied into a batch or a Python ``str``, where pyarrow would first copy every text into
+a fresh Arrow buffer. Other row groups, and the id column, are read with pyarrow.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +34,18 @@ from tamis.io import buffers, file_names, is_path_source, list_files, read_batch
 
 TEXT = "text"
 ID = "id"
-LABEL = "tamis.block"  # schema metadata of a window block: where it comes from
+# Whether Parquet texts are decoded by the Rust core (tests compare both paths).
+RUST_PARQUET = True
+
+Texts = Union[pa.Array, _core.MixTextBlock]
+
+
+class Block(NamedTuple):
+    """One block of a window: its texts and ids (one chunk each), and where it comes from."""
+
+    text: Texts  # a large_string array, or texts decoded by the Rust core
+    id: pa.Array  # large_string
+    label: str  # the file and row group, for error messages
 
 
 def _key(seed: int, name: str, epoch: int, window: int) -> int:
@@ -93,11 +110,12 @@ class Source:
         self._order = np.zeros(0, dtype=np.int64)
         self._window_starts = np.zeros(1, dtype=np.int64)
         self._window: tuple[int, int] | None = None
-        self._parts: list[pa.Table] = []  # the window's blocks, one chunk per column
+        self._parts: list[Block] = []  # the window's blocks
         self._rows = np.zeros(0, dtype=np.int64)
         self._part = np.zeros(0, dtype=np.uint32)  # per shuffled window position: its block
         self._row_in = np.zeros(0, dtype=np.uint32)  # ... and its row in that block
         self._pf: dict[int, pq.ParquetFile] = {}
+        self._fast: dict[int, Any] = {}  # per Parquet file: its MixParquetText, or None
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (DataLoader workers started with spawn).
@@ -105,7 +123,7 @@ class Source:
         Open files and the window are dropped and rebuilt on demand.
         """
         state = dict(self.__dict__)
-        state.update(_pf={}, _meta={}, _parts=[], _window=None, _epoch=None)
+        state.update(_pf={}, _fast={}, _meta={}, _parts=[], _window=None, _epoch=None)
         return state
 
     # --- reading --------------------------------------------------------------------------------
@@ -115,11 +133,13 @@ class Source:
             read_batches(f, text_column=self.text_column, id_column=self.id_column, columns=[])
         )
 
-    def _read_block(self, b: int) -> pa.Table:
+    def _read_block(self, b: int) -> Block:
         fi, rg, first, n = self.blocks[b]
+        label = self._label(b)
         if fi < 0:
             batch = self._memory[rg]
-            return _standard(pa.Table.from_batches([batch]), self.text_column, self.id_column or ID)
+            table = pa.Table.from_batches([batch])
+            return _block(_standard(table, self.text_column, self.id_column or ID), label)
         f = self.files[fi]
         id_name = self.id_column or ID
         if rg < 0:
@@ -131,7 +151,44 @@ class Source:
                     id_name,
                     _gen_ids(self._names[f], first, n),
                 )
-            return _standard(table, self.text_column, id_name)
+            return _block(_standard(table, self.text_column, id_name), label)
+        texts = self._rust_texts(fi, rg)
+        cols = ([self.text_column] if texts is None else []) + (
+            [id_name] if self._id_in_file[f] else []
+        )
+        table = self._read_parquet(fi, rg, cols) if cols else pa.table({})
+        if self._id_in_file[f]:
+            ids = _large_strings(table.column(id_name))
+        else:
+            ids = _gen_ids(self._names[f], first, n)
+        if texts is None:
+            texts = _large_strings(table.column(self.text_column))
+        # UTF-8 is checked per row when a row is taken (gather(), strings()), not here.
+        return Block(texts, ids, label)
+
+    def _rust_texts(self, fi: int, rg: int) -> Any:
+        """Row group ``rg`` of Parquet file ``fi`` decoded by the Rust core.
+
+        None where it cannot be (see the module's docstring).
+        """
+        if not RUST_PARQUET:
+            return None
+        f = self.files[fi]
+        if fi not in self._fast:
+            try:
+                self._fast[fi] = _core.MixParquetText.open(str(f), self.text_column)
+            except (OSError, ValueError):
+                self._fast[fi] = None  # pyarrow's reader names what is wrong with the file
+        reader = self._fast[fi]
+        if reader is None:
+            return None
+        try:
+            return reader.read(rg)
+        except ValueError as e:
+            raise InputError(f"{f}: row group {rg} cannot be read ({e})") from None
+
+    def _read_parquet(self, fi: int, rg: int, cols: list[str]) -> pa.Table:
+        f = self.files[fi]
         pf = self._pf.get(fi)
         if pf is None:
             # Memory-mapped (pages are decoded from the mapping, not copied in first) and open for
@@ -141,15 +198,10 @@ class Source:
                 pf = self._pf[fi] = pq.ParquetFile(str(f), metadata=meta, memory_map=True)
             except (pa.ArrowException, OSError) as e:
                 raise InputError(f"{f}: not a readable Parquet file ({e})") from None
-        cols = [self.text_column] + ([id_name] if self._id_in_file[f] else [])
         try:
-            table = pf.read_row_group(rg, columns=cols, use_threads=False)
+            return pf.read_row_group(rg, columns=cols, use_threads=False)
         except (pa.ArrowException, OSError) as e:
             raise InputError(f"{f}: row group {rg} cannot be read ({e})") from None
-        if not self._id_in_file[f]:
-            table = table.append_column(id_name, _gen_ids(self._names[f], first, n))
-        # UTF-8 is checked per row when a row is taken (gather(), strings()), not here.
-        return _standard(table, self.text_column, id_name)
 
     def _label(self, b: int) -> str:
         """Where block ``b`` comes from, for error messages."""
@@ -182,14 +234,10 @@ class Source:
         self._set_epoch(epoch)
         self._parts = []  # release the previous window (and its mappings) before the next
         self._pf = {}
+        self._fast = {}
         ids = self._order[window * self.buffer_blocks : (window + 1) * self.buffer_blocks]
         # Kept per block, not concatenated: the rows of a batch are copied once, by gather().
-        parts = [
-            _one_chunk(self._read_block(int(b))).replace_schema_metadata(
-                {LABEL: self._label(int(b))}
-            )
-            for b in ids
-        ]
+        parts = [self._read_block(int(b)) for b in ids]
         rows = np.concatenate(
             [np.arange(self.starts[b], self.starts[b] + self.lengths[b]) for b in ids]
         )
@@ -198,7 +246,7 @@ class Source:
             perm = _core.permutation(len(rows), key).astype(np.int64)
         else:
             perm = np.arange(len(rows), dtype=np.int64)
-        first = np.cumsum([0] + [p.num_rows for p in parts])
+        first = np.cumsum([0] + [len(p.id) for p in parts])
         part = np.searchsorted(first, perm, side="right") - 1
         self._part = part.astype(np.uint32)
         self._row_in = (perm - first[part]).astype(np.uint32)
@@ -208,7 +256,7 @@ class Source:
 
     def take(
         self, ranks: np.ndarray
-    ) -> tuple[list[tuple[list[pa.Table], np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
+    ) -> tuple[list[tuple[list[Block], np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
         """Rows at consumption indices ``ranks`` (ascending).
 
         Returns ``(segments, epoch, row)``: ``segments`` are ``(window blocks, block index, row
@@ -224,7 +272,7 @@ class Source:
 
     def segments(
         self, ranks: np.ndarray
-    ) -> Iterator[tuple[list[pa.Table], np.ndarray, np.ndarray, np.ndarray]]:
+    ) -> Iterator[tuple[list[Block], np.ndarray, np.ndarray, np.ndarray]]:
         """The rows at consumption indices ``ranks`` (ascending), one window at a time.
 
         Yields ``(window blocks, block index, row in that block, natural row number)``.
@@ -251,9 +299,9 @@ class Source:
 
 
 def take_rows(
-    blocks: list[pa.Table], column: int, chunk: np.ndarray, row: np.ndarray, *, as_str: bool
+    blocks: list[Block], column: str, chunk: np.ndarray, row: np.ndarray, *, as_str: bool
 ) -> Any:
-    """Rows ``(chunk[j], row[j])`` of column ``column`` of ``blocks``.
+    """Rows ``(chunk[j], row[j])`` of column ``column`` (``"text"`` or ``"id"``) of ``blocks``.
 
     A ``large_string`` array (:func:`gather`) or, with ``as_str``, a list of Python strings
     (:func:`strings`).
@@ -261,27 +309,56 @@ def take_rows(
     Only the rows taken are checked to be UTF-8 (the gathered copy by Arrow, the strings by
     CPython); a block with a bad row raises :class:`InputError` naming its file and row group.
     """
-    arrays = [b.column(column).chunk(0) for b in blocks]
+    arrays = [getattr(b, column) for b in blocks]
     try:
         return strings(arrays, chunk, row) if as_str else gather(arrays, chunk, row)
     except (ValueError, pa.ArrowInvalid):  # UnicodeDecodeError is a ValueError
         for b, a in zip(blocks, arrays):
+            if isinstance(a, _core.MixTextBlock):
+                bad = a.first_invalid_utf8()
+                if bad is not None:
+                    raise InputError(
+                        f"{b.label}: {column} is not valid UTF-8 (its row {bad[0]}, byte {bad[1]})"
+                    ) from None
+                continue
             try:
                 a.validate(full=True)
             except pa.ArrowInvalid:
-                label = (b.schema.metadata or {}).get(LABEL.encode(), b"?").decode()
-                name = b.schema.names[column]
-                raise InputError(f"{label}: {name} is not valid UTF-8") from None
+                raise InputError(f"{b.label}: {column} is not valid UTF-8") from None
         raise
 
 
-def gather(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> pa.Array:
+def _arrow(arrays: list[Texts]) -> list[Texts]:
+    """``arrays`` all Arrow, or all Rust blocks.
+
+    A window that mixes both (a row group with nulls among others) has its Rust blocks copied
+    into Arrow arrays.
+    """
+    rust = [isinstance(a, _core.MixTextBlock) for a in arrays]
+    if all(rust) or not any(rust):
+        return arrays
+    return [
+        _gather_blocks([a], np.zeros(len(a), np.uint32), np.arange(len(a), dtype=np.uint32))
+        if r
+        else a
+        for a, r in zip(arrays, rust)
+    ]
+
+
+def gather(arrays: list[Texts], chunk: np.ndarray, row: np.ndarray) -> pa.Array:
     """Rows ``(chunk[j], row[j])`` of string ``arrays`` as one ``large_string`` array.
 
     One copy of the selected rows (Rust), then Arrow checks the copy is UTF-8; Arrow's ``take``
     over a chunked column would first concatenate every chunk. Columns with nulls take
     Arrow's path.
     """
+    arrays = _arrow(arrays)
+    if arrays and isinstance(arrays[0], _core.MixTextBlock):
+        return _gather_blocks(arrays, chunk, row)
+    return _gather_arrow(arrays, chunk, row)
+
+
+def _gather_arrow(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> pa.Array:
     if not arrays or any(a.null_count for a in arrays):
         if not arrays:
             return pa.array([], pa.large_string())
@@ -301,23 +378,48 @@ def gather(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> pa.Arr
     return got
 
 
-def strings(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> list[str]:
+def _gather_blocks(blocks: list[Any], chunk: np.ndarray, row: np.ndarray) -> pa.Array:
+    """:func:`gather` from texts decoded by the Rust core."""
+    offs = _core.mix_block_gather(blocks, chunk, row)
+    out = pa.allocate_buffer(int(offs[-1]))
+    _core.mix_block_gather(blocks, chunk, row, np.frombuffer(out, dtype=np.uint8))
+    got = pa.LargeStringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs), out)
+    got.validate(full=True)
+    return got
+
+
+def strings(arrays: list[Texts], chunk: np.ndarray, row: np.ndarray) -> list[str]:
     """Rows ``(chunk[j], row[j])`` of string ``arrays`` as Python strings.
 
     Made straight from the arrays' buffers (Rust; CPython checks the UTF-8; no gathered copy in
     between). Columns with nulls take Arrow's path.
     """
+    arrays = _arrow(arrays)
+    if arrays and isinstance(arrays[0], _core.MixTextBlock):
+        return _core.mix_block_strings(arrays, chunk, row)
+    return _strings_arrow(arrays, chunk, row)
+
+
+def _strings_arrow(arrays: list[pa.Array], chunk: np.ndarray, row: np.ndarray) -> list[str]:
     if not arrays or any(a.null_count for a in arrays):
-        return gather(arrays, chunk, row).to_pylist()
+        return _gather_arrow(arrays, chunk, row).to_pylist()
     bufs = [buffers(a)[:2] for a in arrays]
     return _core.mix_strings([b[0] for b in bufs], [b[1] for b in bufs], chunk, row)
 
 
-def _one_chunk(table: pa.Table) -> pa.Table:
-    """``table`` with one chunk per column (a JSON Lines block is read in several)."""
-    if all(c.num_chunks == 1 for c in table.columns):
-        return table
-    return table.combine_chunks()
+def _block(table: pa.Table, label: str) -> Block:
+    """A block of a standard ``text`` / ``id`` table (one chunk per column)."""
+    return Block(_large_strings(table.column(TEXT)), _large_strings(table.column(ID)), label)
+
+
+def _large_strings(col: pa.ChunkedArray) -> pa.Array:
+    """A column as one ``large_string`` array.
+
+    A JSON Lines block is read in several chunks; ids of any type become their string form.
+    """
+    if col.type != pa.large_string():
+        col = col.cast(pa.large_string())
+    return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
 
 
 def _has_id(f: Path, text_column: str, id_column: str | None) -> bool:

@@ -19,7 +19,7 @@ import pyarrow as pa
 from tamis import _core
 from tamis._base import Selection
 from tamis._validation import check_seed
-from tamis.mix._sources import Source, take_rows
+from tamis.mix._sources import Block, Source, take_rows
 from tamis.mix.plan import Plan, Schedule, normalize_weights
 
 STATE_VERSION = 1
@@ -241,7 +241,7 @@ class MixtureSampler:
 
     def _locate(
         self, srcs: np.ndarray, ranks: np.ndarray
-    ) -> tuple[list[pa.Table], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[list[Block], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Where the documents at schedule steps ``(srcs, ranks)`` are.
 
         Returns ``(blocks, block, row_in, epoch, row)``: the window blocks involved and, per
@@ -249,7 +249,7 @@ class MixtureSampler:
         (numpy, per source: no per-row Python work).
         """
         n = len(srcs)
-        blocks: list[pa.Table] = []
+        blocks: list[Block] = []
         block = np.empty(n, dtype=np.uint32)
         row_in = np.empty(n, dtype=np.uint32)
         epoch = np.empty(n, dtype=np.int64)
@@ -274,8 +274,8 @@ class MixtureSampler:
         One copy of the rows (:func:`~tamis.mix._sources.gather`).
         """
         blocks, block, row_in, epoch, row = self._locate(srcs, ranks)
-        text = take_rows(blocks, 0, block, row_in, as_str=False)
-        ids = take_rows(blocks, 1, block, row_in, as_str=False)
+        text = take_rows(blocks, "text", block, row_in, as_str=False)
+        ids = take_rows(blocks, "id", block, row_in, as_str=False)
         source = pa.DictionaryArray.from_arrays(pa.array(srcs.astype(np.int32)), self._dictionary)
         return pa.RecordBatch.from_arrays(
             [text, ids, source, pa.array(epoch), pa.array(row)],
@@ -303,8 +303,8 @@ class MixtureSampler:
             done = 0
             for parts, part, row_in, rw in source.segments(own):
                 at = where[done : done + len(part)]
-                text[at] = take_rows(parts, 0, part, row_in, as_str=True)
-                ids[at] = take_rows(parts, 1, part, row_in, as_str=True)
+                text[at] = take_rows(parts, "text", part, row_in, as_str=True)
+                ids[at] = take_rows(parts, "id", part, row_in, as_str=True)
                 row[at] = rw
                 done += len(part)
                 del parts  # before the next window is read

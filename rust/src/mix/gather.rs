@@ -12,13 +12,48 @@ use crate::alloc;
 use crate::column::{TextColumn, Texts};
 use crate::error::{Error, Result};
 
+/// A chunk of string rows to gather from: an Arrow string column, or a Parquet row group's
+/// text column decoded by [`super::parquet`].
+pub trait Rows {
+    /// The number of rows.
+    fn n_rows(&self) -> usize;
+    /// Whether some rows may be null (such chunks are refused: nulls take Arrow's path).
+    fn may_hold_nulls(&self) -> bool;
+    /// The bytes of row `i < n_rows()`.
+    fn row(&self, i: usize) -> &[u8];
+}
+
+impl<T: Rows> Rows for &T {
+    fn n_rows(&self) -> usize {
+        (**self).n_rows()
+    }
+    fn may_hold_nulls(&self) -> bool {
+        (**self).may_hold_nulls()
+    }
+    fn row(&self, i: usize) -> &[u8] {
+        (**self).row(i)
+    }
+}
+
+impl Rows for TextColumn<'_> {
+    fn n_rows(&self) -> usize {
+        self.len()
+    }
+    fn may_hold_nulls(&self) -> bool {
+        self.has_validity()
+    }
+    fn row(&self, i: usize) -> &[u8] {
+        self.bytes(i)
+    }
+}
+
 /// The `large_string` offsets of rows `(chunk[j], row[j])` of `chunks` (one more entry than
 /// there are rows, starting at 0; the last is the size of the data buffer).
 ///
 /// # Errors
 /// `chunk` and `row` of different lengths, a chunk or row index out of range, a chunk that may
 /// hold nulls, or an output too large to allocate.
-pub fn offsets(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<Vec<i64>> {
+pub fn offsets<R: Rows>(chunks: &[R], chunk: &[u32], row: &[u32]) -> Result<Vec<i64>> {
     let mut out = alloc::with_capacity::<i64>(row.len() + 1, "row", "the gathered offsets")?;
     out.push(0);
     let mut total: i64 = 0;
@@ -35,21 +70,21 @@ pub fn offsets(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<
 ///
 /// # Errors
 /// As [`offsets`].
-pub fn for_each_row<'a>(
-    chunks: &[TextColumn<'a>],
+pub fn for_each_row<'a, R: Rows>(
+    chunks: &'a [R],
     chunk: &[u32],
     row: &[u32],
     mut f: impl FnMut(&'a [u8]),
 ) -> Result<()> {
     check(chunks, chunk, row)?;
     for (&c, &r) in chunk.iter().zip(row) {
-        f(chunks[c as usize].bytes(r as usize));
+        f(chunks[c as usize].row(r as usize));
     }
     Ok(())
 }
 
 /// Checks that `(chunk[j], row[j])` are rows of `chunks` and that no chunk may hold nulls.
-fn check(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<()> {
+fn check<R: Rows>(chunks: &[R], chunk: &[u32], row: &[u32]) -> Result<()> {
     if chunk.len() != row.len() {
         return Err(Error::ShapeMismatch(format!(
             "{} chunk indices for {} row indices",
@@ -57,7 +92,7 @@ fn check(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<()> {
             row.len()
         )));
     }
-    if let Some(c) = chunks.iter().position(TextColumn::has_validity) {
+    if let Some(c) = chunks.iter().position(Rows::may_hold_nulls) {
         return Err(Error::param(
             "chunks",
             format!("chunk {c} may hold nulls; gather takes columns without nulls"),
@@ -70,12 +105,12 @@ fn check(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<()> {
                 format!("index {c} at {j} is past the {} chunks", chunks.len()),
             )
         })?;
-        if r as usize >= col.len() {
+        if r as usize >= col.n_rows() {
             return Err(Error::param(
                 "row",
                 format!(
                     "index {r} at {j} is past the {} rows of chunk {c}",
-                    col.len()
+                    col.n_rows()
                 ),
             ));
         }
@@ -91,8 +126,8 @@ fn check(chunks: &[TextColumn<'_>], chunk: &[u32], row: &[u32]) -> Result<()> {
 ///
 /// # Errors
 /// As [`offsets`], or `data` of another length.
-pub fn gather_into(
-    chunks: &[TextColumn<'_>],
+pub fn gather_into<R: Rows>(
+    chunks: &[R],
     chunk: &[u32],
     row: &[u32],
     data: &mut [u8],
@@ -107,7 +142,7 @@ pub fn gather_into(
     }
     let mut at = 0;
     for (&c, &r) in chunk.iter().zip(row) {
-        let bytes = chunks[c as usize].bytes(r as usize);
+        let bytes = chunks[c as usize].row(r as usize);
         data[at..at + bytes.len()].copy_from_slice(bytes);
         at += bytes.len();
     }
@@ -132,7 +167,8 @@ mod tests {
         assert_eq!(offsets(&[a], &[], &[]).unwrap(), vec![0]);
         assert!(gather_into(&[a, b], &c, &r, &mut [0u8; 11]).is_err());
         let mut rows = Vec::new();
-        for_each_row(&[a, b], &c, &r, |x| rows.push(x)).unwrap();
+        let both = [a, b];
+        for_each_row(&both, &c, &r, |x| rows.push(x)).unwrap();
         assert_eq!(rows, [&b"wxyz"[..], b"cde", b"", b"ab", b"cde"]);
     }
 

@@ -9,8 +9,10 @@
 //! - [`permutation`]: a seeded Fisher–Yates shuffle of `0..n` (SplitMix64 draws, unbiased
 //!   bounded integers by Lemire's multiply-and-reject), the same on every platform.
 //! - [`gather`]: the rows of a batch copied once from the windows' string columns.
+//! - [`parquet`]: the text column of a Parquet row group, decoded without copying the texts.
 
 pub mod gather;
+pub mod parquet;
 
 use crate::alloc;
 use crate::error::{Error, Result};

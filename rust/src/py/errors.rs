@@ -30,7 +30,8 @@ impl From<Error> for PyErr {
             | Error::ShapeMismatch(_)
             | Error::InvalidUtf8 { .. }
             | Error::MalformedColumn(_)
-            | Error::InvalidModel(_) => PyValueError::new_err(msg),
+            | Error::InvalidModel(_)
+            | Error::InvalidParquet(_) => PyValueError::new_err(msg),
             Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
             Error::Interrupted => PyKeyboardInterrupt::new_err(msg),
             Error::Io(e) => match e.kind() {

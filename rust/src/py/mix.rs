@@ -1,5 +1,5 @@
-//! Binding of `mix`: integer weights, the interleaving schedule, seeded permutations and the
-//! gather of a batch's string rows.
+//! Binding of `mix`: integer weights, the interleaving schedule, seeded permutations, the
+//! gather of a batch's string rows and the Parquet text reader.
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadwriteArray1};
 use pyo3::exceptions::PyValueError;
@@ -10,7 +10,10 @@ use super::convert::{slice, slice_mut, text_column, DataArg, OffsetsArg};
 use super::errors::PyExt;
 use crate::alloc;
 use crate::column::TextColumn;
+use crate::mix::gather::Rows;
+use crate::mix::parquet::{ParquetText, TextBlock};
 use crate::mix::{self, Interleaver};
+use std::path::PathBuf;
 
 #[pyfunction(name = "mix_integer_weights")]
 pub(crate) fn integer_weights_py<'py>(
@@ -100,16 +103,87 @@ pub(crate) fn gather_py<'py>(
     data: Vec<DataArg<'py>>,
     chunk: PyReadonlyArray1<'py, u32>,
     row: PyReadonlyArray1<'py, u32>,
-    mut out: Option<PyReadwriteArray1<'py, u8>>,
+    out: Option<PyReadwriteArray1<'py, u8>>,
 ) -> PyResult<Bound<'py, PyArray1<i64>>> {
     let cols = columns(&offsets, &data)?;
-    let (c, r) = (slice(&chunk, "chunk")?, slice(&row, "row")?);
+    gather_of(py, &cols, &chunk, &row, out)
+}
+
+/// As `mix_gather`, from row groups decoded by `MixParquetText.read`.
+#[pyfunction(name = "mix_block_gather", signature = (blocks, chunk, row, out=None))]
+pub(crate) fn block_gather_py<'py>(
+    py: Python<'py>,
+    blocks: Vec<Bound<'py, TextBlockPy>>,
+    chunk: PyReadonlyArray1<'py, u32>,
+    row: PyReadonlyArray1<'py, u32>,
+    out: Option<PyReadwriteArray1<'py, u8>>,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let blocks: Vec<&TextBlock> = blocks.iter().map(|b| &b.get().0).collect();
+    gather_of(py, &blocks, &chunk, &row, out)
+}
+
+fn gather_of<'py, R: Rows + Sync>(
+    py: Python<'py>,
+    chunks: &[R],
+    chunk: &PyReadonlyArray1<'py, u32>,
+    row: &PyReadonlyArray1<'py, u32>,
+    mut out: Option<PyReadwriteArray1<'py, u8>>,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let (c, r) = (slice(chunk, "chunk")?, slice(row, "row")?);
     let out = out.as_mut().map(|o| slice_mut(o, "out")).transpose()?;
     let offs = py.compute(|| match out {
-        Some(out) => mix::gather::gather_into(&cols, c, r, out),
-        None => mix::gather::offsets(&cols, c, r),
+        Some(out) => mix::gather::gather_into(chunks, c, r, out),
+        None => mix::gather::offsets(chunks, c, r),
     })?;
     Ok(offs.into_pyarray(py))
+}
+
+/// A Parquet file's text column, memory-mapped and decoded row group by row group without
+/// copying the texts (`mix::parquet`).
+#[pyclass(name = "MixParquetText", module = "tamis._core", frozen)]
+pub(crate) struct ParquetTextPy(ParquetText);
+
+#[pymethods]
+impl ParquetTextPy {
+    /// The file's text column `column`; `None` when it is not a flat `BYTE_ARRAY` column.
+    #[staticmethod]
+    fn open(py: Python<'_>, path: PathBuf, column: &str) -> PyResult<Option<Self>> {
+        Ok(py.compute(|| ParquetText::open(&path, column))?.map(Self))
+    }
+
+    /// The number of row groups.
+    #[getter]
+    fn n_row_groups(&self) -> usize {
+        self.0.n_row_groups()
+    }
+
+    /// The texts of row group `row_group`; `None` when it holds nulls or another codec than
+    /// uncompressed or snappy (read it with pyarrow).
+    fn read(&self, py: Python<'_>, row_group: usize) -> PyResult<Option<TextBlockPy>> {
+        Ok(py.compute(|| self.0.read(row_group))?.map(TextBlockPy))
+    }
+}
+
+/// The texts of one row group (`MixParquetText.read`).
+#[pyclass(name = "MixTextBlock", module = "tamis._core", frozen)]
+pub(crate) struct TextBlockPy(TextBlock);
+
+#[pymethods]
+impl TextBlockPy {
+    fn __len__(&self) -> usize {
+        self.0.n_rows()
+    }
+
+    /// The bytes of all rows together.
+    #[getter]
+    fn n_bytes(&self) -> usize {
+        self.0.n_bytes()
+    }
+
+    /// `(row, byte offset)` of the first row that is not valid UTF-8, or `None`.
+    fn first_invalid_utf8(&self, py: Python<'_>) -> PyResult<Option<(usize, usize)>> {
+        py.compute(|| Ok(self.0.first_invalid_utf8()))
+    }
 }
 
 /// Rows `(chunk[j], row[j])` of the columns as a list of `str`, made straight from the
@@ -123,10 +197,31 @@ pub(crate) fn strings_py<'py>(
     row: PyReadonlyArray1<'py, u32>,
 ) -> PyResult<Bound<'py, PyList>> {
     let cols = columns(&offsets, &data)?;
-    let (c, r) = (slice(&chunk, "chunk")?, slice(&row, "row")?);
+    strings_of(py, &cols, &chunk, &row)
+}
+
+/// As `mix_strings`, from row groups decoded by `MixParquetText.read`.
+#[pyfunction(name = "mix_block_strings")]
+pub(crate) fn block_strings_py<'py>(
+    py: Python<'py>,
+    blocks: Vec<Bound<'py, TextBlockPy>>,
+    chunk: PyReadonlyArray1<'py, u32>,
+    row: PyReadonlyArray1<'py, u32>,
+) -> PyResult<Bound<'py, PyList>> {
+    let blocks: Vec<&TextBlock> = blocks.iter().map(|b| &b.get().0).collect();
+    strings_of(py, &blocks, &chunk, &row)
+}
+
+fn strings_of<'py, R: Rows>(
+    py: Python<'py>,
+    chunks: &[R],
+    chunk: &PyReadonlyArray1<'py, u32>,
+    row: &PyReadonlyArray1<'py, u32>,
+) -> PyResult<Bound<'py, PyList>> {
+    let (c, r) = (slice(chunk, "chunk")?, slice(row, "row")?);
     let mut out = alloc::with_capacity(c.len(), "row", "the strings")?;
     let mut err = None;
-    mix::gather::for_each_row(&cols, c, r, |bytes| {
+    mix::gather::for_each_row(chunks, c, r, |bytes| {
         if err.is_none() {
             match utf8_str(py, bytes) {
                 Ok(s) => out.push(s),
@@ -161,5 +256,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(permutation_py, m)?)?;
     m.add_function(wrap_pyfunction!(gather_py, m)?)?;
     m.add_function(wrap_pyfunction!(strings_py, m)?)?;
+    m.add_function(wrap_pyfunction!(block_gather_py, m)?)?;
+    m.add_function(wrap_pyfunction!(block_strings_py, m)?)?;
+    m.add_class::<ParquetTextPy>()?;
+    m.add_class::<TextBlockPy>()?;
     Ok(())
 }
