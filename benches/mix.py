@@ -312,6 +312,11 @@ def main() -> None:
     ap.add_argument(
         "--truncate", type=int, default=0, help="cut every text to this many characters"
     )
+    ap.add_argument(
+        "--cases",
+        default=None,
+        help="comma-separated subset of the cases (the hf_* references always run)",
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--paths", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--k", type=int, default=0, help=argparse.SUPPRESS)
@@ -323,12 +328,20 @@ def main() -> None:
     corpus = args.corpus or str(SAMPLE_CORPUS if args.quick else DEFAULT_CORPUS)
     os.environ.setdefault("LITDATA_DISABLE_VERSION_CHECK", "1")  # no PyPI query from litdata
     cases = list(CASES)
+    if args.cases:
+        wanted = set(args.cases.split(","))
+        if wanted - set(CASES):
+            ap.error(f"unknown cases {sorted(wanted - set(CASES))}; known: {', '.join(CASES)}")
+        cases = [c for c in CASES if c in wanted or c.startswith("hf_")]
     try:
         import litdata
     except ImportError:
         litdata = None
-        cases.remove("lit_rows")
-        print("litdata is not installed: the lit_rows case is skipped (pip install litdata)")
+        if "lit_rows" in cases:
+            cases.remove("lit_rows")
+            print("litdata is not installed: the lit_rows case is skipped (pip install litdata)")
+    if "lit_rows" not in cases:
+        litdata = None
     lit: dict = {}
     lit_paths: dict[str, Path] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,6 +18,7 @@
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parquet::basic::{Compression, Type as PhysicalType};
@@ -31,6 +32,7 @@ use crate::error::{Error, Result};
 
 /// One Parquet file, memory-mapped, and the index of its text column.
 pub struct ParquetText {
+    map: Arc<memmap2::Mmap>,
     reader: SerializedFileReader<Bytes>,
     column: usize,
     max_def: i16,
@@ -61,8 +63,9 @@ impl ParquetText {
         }
         // SAFETY: the mapping is read-only and private to this reader; what a concurrent writer
         // could do to it is documented above (the same contract as pyarrow's memory map).
-        let map = unsafe { memmap2::Mmap::map(&file)? };
-        let reader = guarded(&label, || SerializedFileReader::new(Bytes::from_owner(map)))?;
+        let map = Arc::new(unsafe { memmap2::Mmap::map(&file)? });
+        let bytes = Bytes::from_owner(Mapping(Arc::clone(&map)));
+        let reader = guarded(&label, || SerializedFileReader::new(bytes))?;
         let schema = reader.metadata().file_metadata().schema_descr_ptr();
         let found = schema.columns().iter().position(|c| {
             let parts = c.path().parts();
@@ -72,6 +75,7 @@ impl ParquetText {
                 && c.physical_type() == PhysicalType::BYTE_ARRAY
         });
         Ok(found.map(|i| ParquetText {
+            map,
             max_def: schema.column(i).max_def_level(),
             reader,
             column: i,
@@ -99,11 +103,28 @@ impl ParquetText {
             ));
         }
         let meta = self.reader.metadata().row_group(rg);
+        let chunk = meta.column(self.column);
         if !matches!(
-            meta.column(self.column).compression(),
+            chunk.compression(),
             Compression::UNCOMPRESSED | Compression::SNAPPY
         ) {
             return Ok(None);
+        }
+        // Map the chunk's pages in one call rather than a page fault per 64 KiB as the decoder
+        // walks them (the kernel's fault-around); only a hint: old kernels refuse it.
+        #[cfg(target_os = "linux")]
+        {
+            let (start, len) = chunk.byte_range();
+            if let (Ok(start), Ok(len)) = (usize::try_from(start), usize::try_from(len)) {
+                if start
+                    .checked_add(len)
+                    .is_some_and(|end| end <= self.map.len())
+                {
+                    let _ = self
+                        .map
+                        .advise_range(memmap2::Advice::PopulateRead, start, len);
+                }
+            }
         }
         let where_ = format!("{}: row group {rg}", self.label);
         let n = usize::try_from(meta.num_rows())
@@ -146,6 +167,15 @@ impl ParquetText {
             )));
         }
         Ok(Some(TextBlock { values }))
+    }
+}
+
+/// The file's mapping as the owner of the `Bytes` the decoder slices.
+struct Mapping(Arc<memmap2::Mmap>);
+
+impl AsRef<[u8]> for Mapping {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 
