@@ -35,6 +35,7 @@ LAYOUTS = [
     ("page-v2", pa.string(), {"data_page_version": "2.0"}),
     ("large-string", pa.large_string(), {}),
     ("binary", pa.binary(), {"compression": "none"}),
+    ("lz4", pa.string(), {"compression": "lz4"}),
     ("gzip", pa.string(), {"compression": "gzip"}),
     ("zstd", pa.string(), {"compression": "zstd"}),
 ]

@@ -856,8 +856,8 @@ class MixParquetText:
     def read(self, row_group: int) -> Optional[MixTextBlock]:
         """The texts of ``row_group``.
 
-        ``None`` when it holds nulls or another codec than uncompressed or snappy (read it with
-        pyarrow).
+        ``None`` when it holds nulls or another codec than uncompressed, snappy or lz4 (read it
+        with pyarrow).
         """
 
 def mix_block_gather(

@@ -10,8 +10,8 @@ Everything is a function of ``(seed, source name, epoch, window)``, so any posit
 can be rebuilt without reading what came before.
 
 The texts of a Parquet row group are decoded by the Rust core (``_core.MixParquetText``: the
-``parquet`` crate over a memory map) when the text column is a flat string column, uncompressed
-or snappy, without nulls: the texts stay slices of the file or of the decompressed pages until
+``parquet`` crate over a memory map) when the text column is a flat string column, uncompressed,
+snappy or lz4, without nulls: the texts stay slices of the file or of the decompressed pages until
 they are copied into a batch or a Python ``str``, where pyarrow would first copy every text into
 a fresh Arrow buffer. Other row groups, and the id column, are read with pyarrow.
 """

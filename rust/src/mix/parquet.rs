@@ -13,7 +13,7 @@
 //!
 //! Only what this fast path is for is handled; everything else returns `None` so the caller
 //! reads the block with pyarrow: a text column that is not a top-level, non-repeated `BYTE_ARRAY`
-//! leaf, a codec other than uncompressed or snappy, or a row group with null texts.
+//! leaf, a codec other than uncompressed, snappy or lz4, or a row group with null texts.
 
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -89,7 +89,7 @@ impl ParquetText {
     }
 
     /// The texts of row group `rg`; `Ok(None)` when it holds nulls or uses a codec other than
-    /// uncompressed or snappy (the caller reads it with pyarrow).
+    /// uncompressed, snappy or lz4 (the caller reads it with pyarrow).
     ///
     /// # Errors
     /// `rg` past the last row group, pages that cannot be decoded, or fewer values than the
@@ -106,7 +106,10 @@ impl ParquetText {
         let chunk = meta.column(self.column);
         if !matches!(
             chunk.compression(),
-            Compression::UNCOMPRESSED | Compression::SNAPPY
+            Compression::UNCOMPRESSED
+                | Compression::SNAPPY
+                | Compression::LZ4
+                | Compression::LZ4_RAW
         ) {
             return Ok(None);
         }

@@ -158,7 +158,7 @@ impl ParquetTextPy {
     }
 
     /// The texts of row group `row_group`; `None` when it holds nulls or another codec than
-    /// uncompressed or snappy (read it with pyarrow).
+    /// uncompressed, snappy or lz4 (read it with pyarrow).
     fn read(&self, py: Python<'_>, row_group: usize) -> PyResult<Option<TextBlockPy>> {
         Ok(py.compute(|| self.0.read(row_group))?.map(TextBlockPy))
     }
