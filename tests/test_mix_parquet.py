@@ -126,9 +126,14 @@ def _sources_of(tmp_path, layouts) -> dict:
         texts = _texts(900, seed=100 + i)
         if name == "default":  # some nulls in one row group: a window mixing both kinds
             texts[250] = None
-        table = pa.table(
-            {"text": pa.array(texts).cast(typ), "id": [f"{name}-{j}" for j in range(900)]}
-        )
+        ids: object = [f"{name}-{j}" for j in range(900)]
+        if name == "plain":  # integer ids: their string form is pyarrow's to make
+            ids = list(range(1000 * i, 1000 * i + 900))
+        table = pa.table({"text": pa.array(texts).cast(typ), "id": ids})
+        if name == "dict-uncompressed":  # a null id: that row group's ids through pyarrow
+            ids[5] = None  # type: ignore[index]
+        if name == "snappy-plain":  # no id column: generated ids
+            table = table.drop_columns(["id"])
         path = tmp_path / f"src-{name}.parquet"
         pq.write_table(table, path, row_group_size=128, **opts)
         out[name] = path

@@ -13,7 +13,8 @@ The texts of a Parquet row group are decoded by the Rust core (``_core.MixParque
 ``parquet`` crate over a memory map) when the text column is a flat string column, uncompressed,
 snappy or lz4, without nulls: the texts stay slices of the file or of the decompressed pages until
 they are copied into a batch or a Python ``str``, where pyarrow would first copy every text into
-a fresh Arrow buffer. Other row groups, and the id column, are read with pyarrow.
+a fresh Arrow buffer. The id column is read the same way when it is a string column; other
+columns and row groups are read with pyarrow.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ class Source:
         self._part = np.zeros(0, dtype=np.uint32)  # per shuffled window position: its block
         self._row_in = np.zeros(0, dtype=np.uint32)  # ... and its row in that block
         self._pf: dict[int, pq.ParquetFile] = {}
-        self._fast: dict[int, Any] = {}  # per Parquet file: its MixParquetText, or None
+        # Per (Parquet file, column): its MixParquetText, or None (read with pyarrow).
+        self._fast: dict[tuple[int, str], Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (DataLoader workers started with spawn).
@@ -152,34 +154,39 @@ class Source:
                     _gen_ids(self._names[f], first, n),
                 )
             return _block(_standard(table, self.text_column, id_name), label)
-        texts = self._rust_texts(fi, rg)
+        texts = self._rust_strings(fi, rg, self.text_column)
+        ids = self._rust_strings(fi, rg, id_name) if self._id_in_file[f] else None
         cols = ([self.text_column] if texts is None else []) + (
-            [id_name] if self._id_in_file[f] else []
+            [id_name] if self._id_in_file[f] and ids is None else []
         )
-        table = self._read_parquet(fi, rg, cols) if cols else pa.table({})
-        if self._id_in_file[f]:
-            ids = _large_strings(table.column(id_name))
-        else:
-            ids = _gen_ids(self._names[f], first, n)
+        table = self._read_parquet(fi, rg, cols) if cols else None
+        if ids is None:
+            if self._id_in_file[f]:
+                assert table is not None
+                ids = _large_strings(table.column(id_name))
+            else:
+                ids = _gen_ids(self._names[f], first, n)
         if texts is None:
+            assert table is not None
             texts = _large_strings(table.column(self.text_column))
         # UTF-8 is checked per row when a row is taken (gather(), strings()), not here.
         return Block(texts, ids, label)
 
-    def _rust_texts(self, fi: int, rg: int) -> Any:
-        """Row group ``rg`` of Parquet file ``fi`` decoded by the Rust core.
+    def _rust_strings(self, fi: int, rg: int, column: str) -> Any:
+        """Column ``column`` of row group ``rg`` of Parquet file ``fi`` decoded by the Rust core.
 
         None where it cannot be (see the module's docstring).
         """
         if not RUST_PARQUET:
             return None
         f = self.files[fi]
-        if fi not in self._fast:
+        key = (fi, column)
+        if key not in self._fast:
             try:
-                self._fast[fi] = _core.MixParquetText.open(str(f), self.text_column)
+                self._fast[key] = _core.MixParquetText.open(str(f), column)
             except (OSError, ValueError):
-                self._fast[fi] = None  # pyarrow's reader names what is wrong with the file
-        reader = self._fast[fi]
+                self._fast[key] = None  # pyarrow's reader names what is wrong with the file
+        reader = self._fast[key]
         if reader is None:
             return None
         try:

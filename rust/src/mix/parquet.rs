@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parquet::basic::{Compression, Type as PhysicalType};
+use parquet::basic::{Compression, ConvertedType, LogicalType, Type as PhysicalType};
 use parquet::column::reader::ColumnReader;
 use parquet::data_type::ByteArray;
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -46,8 +46,9 @@ pub struct TextBlock {
 }
 
 impl ParquetText {
-    /// Opens `path` and finds its text column `column`; `Ok(None)` when that column is not a
-    /// flat `BYTE_ARRAY` leaf (the caller reads such files with pyarrow).
+    /// Opens `path` and finds its string column `column`; `Ok(None)` when that column is not a
+    /// flat `BYTE_ARRAY` leaf holding strings or unannotated bytes (the caller reads such files
+    /// with pyarrow).
     ///
     /// The file is memory-mapped: like pyarrow's `memory_map=True`, a file truncated by another
     /// process while it is open makes later reads fault.
@@ -69,10 +70,23 @@ impl ParquetText {
         let schema = reader.metadata().file_metadata().schema_descr_ptr();
         let found = schema.columns().iter().position(|c| {
             let parts = c.path().parts();
+            // Strings (or unannotated bytes): a DECIMAL or other annotated BYTE_ARRAY column is
+            // not text, and its string form is pyarrow's to make.
+            let text = matches!(
+                c.logical_type_ref(),
+                None | Some(LogicalType::String | LogicalType::Enum | LogicalType::Json)
+            ) && matches!(
+                c.converted_type(),
+                ConvertedType::NONE
+                    | ConvertedType::UTF8
+                    | ConvertedType::ENUM
+                    | ConvertedType::JSON
+            );
             parts.len() == 1
                 && parts[0] == column
                 && c.max_rep_level() == 0
                 && c.physical_type() == PhysicalType::BYTE_ARRAY
+                && text
         });
         Ok(found.map(|i| ParquetText {
             map,
@@ -281,6 +295,16 @@ mod tests {
             }
             assert!(f.read(3).is_err());
             assert!(ParquetText::open(&path, "nope").unwrap().is_none());
+        }
+        // Annotated bytes that are not text are left to pyarrow; JSON and plain bytes are read.
+        let path = dir.join("types.parquet");
+        let schema = "message m { required binary d (DECIMAL(10,2)); required binary j (JSON); \
+                      required binary b; }";
+        write(&path, schema, &[vec!["x", "y"]], Compression::UNCOMPRESSED);
+        assert!(ParquetText::open(&path, "d").unwrap().is_none());
+        for col in ["j", "b"] {
+            let f = ParquetText::open(&path, col).unwrap().unwrap();
+            assert_eq!(texts(&f.read(0).unwrap().unwrap()), ["x", "y"]);
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
