@@ -346,6 +346,29 @@ def test_exact_resume_at_random_stop_points(shards, stops):
     assert got == full
 
 
+@pytest.mark.parametrize("stop", [0, 1, 255, 256, 257, 1300])
+def test_state_is_exact_after_the_iterator_is_closed_or_dropped(shards, stop):
+    def make():
+        return MixtureSampler(
+            shards, {"web": 2, "code": 1, "books": 1}, k=1500, seed=1, batch_size=256
+        )
+
+    full = rows_of(make())
+    for finish in ("close", "drop", "keep"):
+        s = make()
+        it = iter(s)
+        head = [next(it) for _ in range(stop)]
+        if finish == "close":
+            it.close()
+        elif finish == "drop":
+            del it
+        state = s.state_dict()
+        t = make()
+        t.load_state_dict(state)
+        got = [(r["source"], r["epoch"], r["row"], r["id"]) for r in [*head, *t]]
+        assert got == full, finish
+
+
 def test_resume_between_batches_and_after_set_weights(shards):
     def make():
         return MixtureSampler(

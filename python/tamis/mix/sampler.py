@@ -167,6 +167,9 @@ class MixtureSampler:
         self._consumed = np.zeros(len(self.names), dtype=np.uint64)
         self._pos = 0
         self._emitted = 0
+        # The rows being yielded by __iter__ (their iterator and count): the position inside
+        # them is read off the iterator, so yielding a document runs no Python of ours.
+        self._live: tuple[Iterator[dict[str, Any]], int] | None = None
         self._pending: np.ndarray | None = None
         self._mark: Any = None  # (state at the start of the current batch, its rows) or None
 
@@ -351,9 +354,20 @@ class MixtureSampler:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """The stream of this shard, one ``dict`` per document."""
         for rows in self._chunks(self._rows):
-            for doc in rows:
-                self._emitted += 1
-                yield doc
+            it = iter(rows)
+            self._live = (it, len(rows))
+            try:
+                yield from it
+            finally:
+                self._emitted += len(rows) - it.__length_hint__()  # type: ignore[attr-defined]
+                self._live = None
+
+    def _emitted_now(self) -> int:
+        """Documents of the current chunk already yielded (or skipped)."""
+        if self._live is None:
+            return self._emitted
+        it, n = self._live
+        return self._emitted + n - it.__length_hint__()  # type: ignore[attr-defined]
 
     def skip(self, n: int) -> None:
         """Advance this shard's stream by ``n`` documents without reading them.
@@ -392,7 +406,7 @@ class MixtureSampler:
         mark = self._mark
         if mark is not None:
             (pos, credit, consumed, weights), n_own = mark
-            emitted = self._emitted
+            emitted = self._emitted_now()
             if emitted >= n_own:  # the chunk is done: point at the next one
                 pos, credit, consumed, weights = (
                     self._pos,
@@ -403,7 +417,7 @@ class MixtureSampler:
                 emitted = 0
         else:
             pos, credit, consumed, weights = self._pos, self._credit, self._consumed, self._weights
-            emitted = self._emitted
+            emitted = self._emitted_now()
         return {
             "version": STATE_VERSION,
             "names": list(self.names),
@@ -456,4 +470,5 @@ class MixtureSampler:
         out._credit = self._credit.copy()
         out._consumed = self._consumed.copy()
         out._mark = None
+        out._live = None
         return out
