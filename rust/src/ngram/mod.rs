@@ -192,6 +192,32 @@ impl NgramConfig {
             }
         }
     }
+
+    /// [`NgramConfig::for_each_bucket`] in an unspecified order: for summed or per-document
+    /// counts, where the order does not matter. Word unigrams and bigrams with XXH3 (DSIR's
+    /// setting) take a faster kernel; everything else is `for_each_bucket`.
+    pub fn for_each_bucket_unordered(
+        &self,
+        text: &str,
+        scratch: &mut Scratch,
+        f: impl FnMut(u32),
+    ) -> DocStats {
+        if self.analyzer == Analyzer::Word && self.hash == HashKind::Xxh3 && self.max_n <= 2 {
+            let n_tok = scratch.words.buckets_upto2(
+                text,
+                self.normalizer,
+                self.min_n,
+                self.max_n,
+                self.seed,
+                self.n_buckets,
+                f,
+            );
+            return DocStats {
+                n_tokens: n_tok as u64,
+            };
+        }
+        self.for_each_bucket(text, scratch, f)
+    }
 }
 
 /// Tokens (word analyzer) or characters (char analyzer) of every row after normalisation, without

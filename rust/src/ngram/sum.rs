@@ -98,7 +98,7 @@ impl Split {
             self.wide = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
         }
         let (narrow, wide) = (&mut self.narrow, &mut self.wide);
-        let st = cfg.for_each_bucket(text, &mut self.scratch, |b| {
+        let st = cfg.for_each_bucket_unordered(text, &mut self.scratch, |b| {
             let c = &mut narrow[b as usize];
             *c = c.wrapping_add(1);
             if *c == 0 {
