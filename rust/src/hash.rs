@@ -69,10 +69,34 @@ impl ShortXxh3 {
     /// `g` of 1 to 3 bytes.
     #[inline(always)]
     pub fn h1to3(&self, g: &[u8]) -> u64 {
-        debug_assert!((1..=3).contains(&g.len()));
         let n = g.len();
-        let (c1, c2, c3) = (u32::from(g[0]), u32::from(g[n >> 1]), u32::from(g[n - 1]));
-        let combined = (c1 << 16) | (c2 << 24) | c3 | ((n as u32) << 8);
+        self.mix1to3(g[0], g[n >> 1], g[n - 1], n)
+    }
+
+    /// `g` of 4 to 8 bytes.
+    #[inline(always)]
+    pub fn h4to8(&self, g: &[u8]) -> u64 {
+        let n = g.len();
+        let first = u32::from_le_bytes(g[..4].try_into().expect("4 bytes"));
+        let last = u32::from_le_bytes(g[n - 4..].try_into().expect("4 bytes"));
+        self.mix4to8(first, last, n)
+    }
+
+    /// `g` of 9 to 16 bytes.
+    #[inline(always)]
+    pub fn h9to16(&self, g: &[u8]) -> u64 {
+        let n = g.len();
+        let lo = u64::from_le_bytes(g[..8].try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(g[n - 8..].try_into().expect("8 bytes"));
+        self.mix9to16(lo, hi, n)
+    }
+
+    /// An input of `n` (1 to 3) bytes from its first, middle (`n / 2`) and last bytes.
+    #[inline(always)]
+    pub fn mix1to3(&self, first: u8, mid: u8, last: u8, n: usize) -> u64 {
+        debug_assert!((1..=3).contains(&n));
+        let combined =
+            (u32::from(first) << 16) | (u32::from(mid) << 24) | u32::from(last) | ((n as u32) << 8);
         // The XXH64 avalanche.
         let mut h = u64::from(combined) ^ self.k1;
         h ^= h >> 33;
@@ -82,13 +106,10 @@ impl ShortXxh3 {
         h ^ (h >> 32)
     }
 
-    /// `g` of 4 to 8 bytes.
+    /// An input of `n` (4 to 8) bytes from its first and last 4 bytes (little-endian).
     #[inline(always)]
-    pub fn h4to8(&self, g: &[u8]) -> u64 {
-        debug_assert!((4..=8).contains(&g.len()));
-        let n = g.len();
-        let first = u32::from_le_bytes(g[..4].try_into().expect("4 bytes"));
-        let last = u32::from_le_bytes(g[n - 4..].try_into().expect("4 bytes"));
+    pub fn mix4to8(&self, first: u32, last: u32, n: usize) -> u64 {
+        debug_assert!((4..=8).contains(&n));
         let x = (u64::from(last) | (u64::from(first) << 32)) ^ self.k4;
         // rrmxmx
         let mut h = x ^ x.rotate_left(49) ^ x.rotate_left(24);
@@ -98,13 +119,12 @@ impl ShortXxh3 {
         h ^ (h >> 28)
     }
 
-    /// `g` of 9 to 16 bytes.
+    /// An input of `n` (9 to 16) bytes from its first and last 8 bytes (little-endian).
     #[inline(always)]
-    pub fn h9to16(&self, g: &[u8]) -> u64 {
-        debug_assert!((9..=16).contains(&g.len()));
-        let n = g.len();
-        let lo = u64::from_le_bytes(g[..8].try_into().expect("8 bytes")) ^ self.k9lo;
-        let hi = u64::from_le_bytes(g[n - 8..].try_into().expect("8 bytes")) ^ self.k9hi;
+    pub fn mix9to16(&self, first: u64, last: u64, n: usize) -> u64 {
+        debug_assert!((9..=16).contains(&n));
+        let lo = first ^ self.k9lo;
+        let hi = last ^ self.k9hi;
         let p = u128::from(lo) * u128::from(hi);
         let acc = (n as u64)
             .wrapping_add(lo.swap_bytes())

@@ -370,7 +370,9 @@ pub fn transform_csr<T: Texts + ?Sized>(
                     let mut part = Csr::default();
                     for i in lo..hi {
                         let stats = match texts.get(i)? {
-                            Some(t) => cfg.for_each_bucket(t, scratch, |b| counter.add(b)),
+                            Some(t) => {
+                                cfg.for_each_bucket_unordered(t, scratch, |b| counter.add(b))
+                            }
                             None => DocStats::default(),
                         };
                         counter.drain_into(&mut part.indices, &mut part.counts);
@@ -435,7 +437,9 @@ pub fn transform_dense<T: Texts + ?Sized>(
                 for (j, row) in rows.chunks_mut(nb).enumerate() {
                     let i = chunk * ROWS_PER_TASK + j;
                     let stats = match texts.get(i)? {
-                        Some(t) => cfg.for_each_bucket(t, scratch, |b| row[b as usize] += 1),
+                        Some(t) => {
+                            cfg.for_each_bucket_unordered(t, scratch, |b| row[b as usize] += 1)
+                        }
                         None => DocStats::default(),
                     };
                     n_tokens.push(stats.n_tokens);

@@ -32,6 +32,8 @@ pub(super) struct WordScratch {
     ends: Vec<usize>,
     /// An n-gram whose tokens are not separated by single spaces, joined.
     join: Vec<u8>,
+    /// The slots of [`WordScratch::buckets_upto2`] (4 KB, allocated on first use).
+    block: Option<Box<Block>>,
 }
 
 /// The text to tokenise: the normalised text, computed on the cheapest path. ASCII text that
@@ -270,9 +272,11 @@ fn token_spans(text: &str, starts: &mut Vec<usize>, ends: &mut Vec<usize>) -> us
 
 /// Tokens per block of [`WordScratch::buckets_upto2`] (one bit each in the class masks).
 const BLOCK: usize = 64;
-/// Bytes per joined-bigram slot: two tokens of up to 16 bytes, a space, and the 16-byte copies'
-/// overhang.
-const SLOT: usize = 48;
+/// Bytes per token slot: its unigram (up to 16 bytes) at 0, and from [`BI`] the bigram it ends
+/// (two tokens of up to 16 bytes and a space) with the 16-byte copies' overhang.
+const SLOT: usize = 64;
+/// Where a slot's bigram starts.
+const BI: usize = 16;
 
 /// Masks of the lengths (`lens[j]`, saturated at 127) above 3, 8 and 16 bytes: the XXH3 length
 /// classes (1–3, 4–8, 9–16, 17+).
@@ -315,12 +319,170 @@ fn length_classes(lens: &[u8; BLOCK]) -> (u64, u64, u64) {
     (gt3, gt8, gt16)
 }
 
+/// The 4 (little-endian) bytes of `slot` at `at` (`at + 4 <= SLOT`).
+#[inline(always)]
+fn le32(slot: &[u8; SLOT], at: usize) -> u32 {
+    u32::from_le_bytes(slot[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// The 8 (little-endian) bytes of `slot` at `at` (`at + 8 <= SLOT`).
+#[inline(always)]
+fn le64(slot: &[u8; SLOT], at: usize) -> u64 {
+    u64::from_le_bytes(slot[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// The bucket of an n-gram outside the slots (a token of more than 16 bytes, or near the
+/// text's end): rare, so not inlined into the token loop.
+#[inline(never)]
+fn bucket_slow(g: &[u8], seed: u64, n_buckets: u32) -> u32 {
+    bucket(hash64(g, seed), n_buckets)
+}
+
 /// Calls `f(j)` for every set bit `j` of `m`, lowest first.
 #[inline(always)]
 fn each_bit(mut m: u64, mut f: impl FnMut(usize)) {
     while m != 0 {
         f(m.trailing_zeros() as usize);
         m &= m - 1;
+    }
+}
+
+/// The token before a block: its span, and its first 16 bytes when it has at most 16 and is not
+/// within 16 bytes of the text's end.
+#[derive(Default)]
+struct Prev {
+    start: usize,
+    end: usize,
+    head: Option<[u8; 16]>,
+}
+
+/// The n-grams of up to [`BLOCK`] tokens, copied into fixed slots (see
+/// [`WordScratch::buckets_upto2`]).
+struct Block {
+    slots: [[u8; SLOT]; BLOCK],
+    lens_u: [u8; BLOCK],
+    lens_b: [u8; BLOCK],
+}
+
+impl Block {
+    fn new() -> Self {
+        Self {
+            slots: [[0; SLOT]; BLOCK],
+            lens_u: [0; BLOCK],
+            lens_b: [0; BLOCK],
+        }
+    }
+
+    /// Copies the unigrams and bigrams of the tokens `starts[j]..ends[j]` of `t` into the slots
+    /// and their lengths into `lens_u`/`lens_b`; returns the masks of the unigrams and bigrams
+    /// left out (a token of more than 16 bytes or within 16 bytes of the text's end, or the
+    /// bigram of such a token). Not inlined: on its own its loop keeps everything in registers.
+    #[inline(never)]
+    fn fill(&mut self, t: &[u8], starts: &[usize], ends: &[usize], prev: &mut Prev) -> (u64, u64) {
+        let (mut skip_u, mut skip_b) = (0u64, 0u64);
+        let Prev {
+            start: mut ps,
+            end: mut pe,
+            head: mut p16,
+        } = *prev;
+        let slots = self
+            .slots
+            .iter_mut()
+            .zip(&mut self.lens_u)
+            .zip(&mut self.lens_b);
+        for (j, ((&s, &e), ((slot, lu), lb))) in starts.iter().zip(ends).zip(slots).enumerate() {
+            let ul = e - s;
+            let head = match t.get(s..s + 16) {
+                Some(c) if ul <= 16 => {
+                    let c16: [u8; 16] = c.try_into().expect("16 bytes");
+                    slot[..16].copy_from_slice(&c16);
+                    *lu = ul as u8;
+                    if let Some(p) = p16 {
+                        // Two fixed 16-byte copies and the space: the bigram's bytes whether
+                        // its tokens were separated by one space or not. (`& 31` is a no-op,
+                        // the previous token has at most 16 bytes; it proves the writes in
+                        // bounds.)
+                        let pl = (pe - ps) & 31;
+                        slot[BI..BI + 16].copy_from_slice(&p);
+                        slot[BI + pl] = b' ';
+                        slot[BI + pl + 1..BI + pl + 17].copy_from_slice(&c16);
+                        *lb = (pl + 1 + ul) as u8;
+                    } else {
+                        skip_b |= 1 << j;
+                    }
+                    Some(c16)
+                }
+                _ => {
+                    skip_u |= 1 << j;
+                    skip_b |= 1 << j;
+                    None
+                }
+            };
+            (ps, pe, p16) = (s, e, head);
+        }
+        *prev = Prev {
+            start: ps,
+            end: pe,
+            head: p16,
+        };
+        (skip_u, skip_b)
+    }
+
+    /// Hashes the unigrams (mask `uni`) and bigrams (`bi`) of the slots, one loop per XXH3
+    /// length class (no branch on a length), and passes their buckets to `f`. Slot indices and
+    /// offsets are masked so that every read is provably inside its slot (no bounds checks).
+    #[inline(never)]
+    fn hash(
+        &self,
+        k: &ShortXxh3,
+        seed: u64,
+        n_buckets: u32,
+        uni: u64,
+        bi: u64,
+        f: &mut impl FnMut(u32),
+    ) {
+        let slot = |j: usize| &self.slots[j & (BLOCK - 1)];
+        let len = |lens: &[u8; BLOCK], j: usize| usize::from(lens[j & (BLOCK - 1)]);
+        let mut count = |h: u64| f(bucket(h, n_buckets));
+        if uni != 0 {
+            // Unigrams in slots have at most 16 bytes.
+            let (gt3, gt8, _) = length_classes(&self.lens_u);
+            let lens = &self.lens_u;
+            each_bit(!gt3 & uni, |j| {
+                let (g, n) = (slot(j), len(lens, j));
+                count(k.mix1to3(g[0], g[(n >> 1) & 3], g[(n - 1) & 3], n));
+            });
+            each_bit(gt3 & !gt8 & uni, |j| {
+                let (g, n) = (slot(j), len(lens, j));
+                count(k.mix4to8(le32(g, 0), le32(g, (n - 4) & 7), n));
+            });
+            each_bit(gt8 & uni, |j| {
+                let (g, n) = (slot(j), len(lens, j));
+                count(k.mix9to16(le64(g, 0), le64(g, (n - 8) & 15), n));
+            });
+        }
+        if bi != 0 {
+            let (gt3, gt8, gt16) = length_classes(&self.lens_b);
+            let lens = &self.lens_b;
+            each_bit(!gt3 & bi, |j| {
+                let (g, n) = (slot(j), len(lens, j));
+                let (a, m, z) = (g[BI], g[BI + ((n >> 1) & 3)], g[BI + ((n - 1) & 3)]);
+                count(k.mix1to3(a, m, z, n));
+            });
+            each_bit(gt3 & !gt8 & bi, |j| {
+                let (g, n) = (slot(j), len(lens, j));
+                count(k.mix4to8(le32(g, BI), le32(g, BI + ((n - 4) & 7)), n));
+            });
+            each_bit(gt8 & !gt16 & bi, |j| {
+                let (g, n) = (slot(j), len(lens, j));
+                count(k.mix9to16(le64(g, BI), le64(g, BI + ((n - 8) & 15)), n));
+            });
+            // 17 to 33 bytes.
+            each_bit(gt16 & bi, |j| {
+                let (g, n) = (slot(j), len(lens, j));
+                count(hash64(&g[BI..BI + n.min(SLOT - BI)], seed));
+            });
+        }
     }
 }
 
@@ -353,6 +515,7 @@ impl WordScratch {
             starts,
             ends,
             join,
+            ..
         } = self;
         let t = normalised(text, normalizer, norm, lower);
         let n_tok = token_spans(t, starts, ends);
@@ -426,77 +589,52 @@ impl WordScratch {
             starts,
             ends,
             join,
+            block,
         } = self;
         let t = normalised(text, normalizer, norm, lower);
         let n_tok = token_spans(t, starts, ends);
         let (t, starts, ends) = (t.as_bytes(), &starts[..n_tok], &ends[..n_tok]);
-        let keys = ShortXxh3::new(seed);
-        let (want_uni, want_bi) = (min_n == 1, max_n == 2);
-        let mut slots = [0u8; BLOCK * SLOT];
-        let (mut lens_u, mut lens_b) = ([0u8; BLOCK], [0u8; BLOCK]);
-        for b0 in (0..n_tok).step_by(BLOCK) {
-            let n = (n_tok - b0).min(BLOCK);
+        let k = ShortXxh3::new(seed);
+        // Which n-grams are wanted, as masks over a block's tokens.
+        let (uni, bi) = (
+            if min_n == 1 { !0u64 } else { 0 },
+            if max_n == 2 { !0u64 } else { 0 },
+        );
+        let block = block.get_or_insert_with(|| Box::new(Block::new()));
+        let mut prev = Prev::default();
+        for (blk, (bs, be)) in starts.chunks(BLOCK).zip(ends.chunks(BLOCK)).enumerate() {
+            let n = bs.len();
             let in_block = if n == BLOCK { !0 } else { (1u64 << n) - 1 };
-            // Bigrams not in a slot (hashed at once), and the document's first token (none).
-            let mut skip_b = u64::from(b0 == 0);
-            for j in 0..n {
-                let i = b0 + j;
-                let (s, e) = (starts[i], ends[i]);
-                lens_u[j] = (e - s).min(127) as u8;
-                if !want_bi || i == 0 {
-                    continue;
-                }
-                let (ps, pe) = (starts[i - 1], ends[i - 1]);
-                let pl = pe - ps;
-                if pl <= 16 && e - s <= 16 && s + 16 <= t.len() {
-                    let slot = &mut slots[j * SLOT..(j + 1) * SLOT];
-                    slot[..16].copy_from_slice(&t[ps..ps + 16]);
-                    slot[pl] = b' ';
-                    slot[pl + 1..pl + 17].copy_from_slice(&t[s..s + 16]);
-                    lens_b[j] = (pl + 1 + e - s) as u8;
+            // The document's first token ends no bigram.
+            let first = u64::from(blk == 0);
+            let (skip_u, skip_b) = block.fill(t, bs, &be[..n], &mut prev);
+            // N-grams outside the slots (a token of more than 16 bytes, or within 16 bytes of
+            // the text's end): rare, hashed from the text.
+            each_bit(skip_u & in_block & uni, |j| {
+                f(bucket_slow(&t[bs[j]..be[j]], seed, n_buckets));
+            });
+            each_bit(skip_b & in_block & bi & !first, |j| {
+                let i = blk * BLOCK + j;
+                let (ps, pe, s, e) = (starts[i - 1], ends[i - 1], starts[i], ends[i]);
+                let g = if s == pe + 1 && t[pe] == b' ' {
+                    &t[ps..e]
                 } else {
-                    skip_b |= 1 << j;
-                    let g = if s == pe + 1 && t[pe] == b' ' {
-                        &t[ps..e]
-                    } else {
-                        join.clear();
-                        join.extend_from_slice(&t[ps..pe]);
-                        join.push(b' ');
-                        join.extend_from_slice(&t[s..e]);
-                        &join[..]
-                    };
-                    f(bucket(hash64(g, seed), n_buckets));
-                }
-            }
-            if want_uni {
-                let (gt3, gt8, gt16) = length_classes(&lens_u);
-                let uni = |j: usize| &t[starts[b0 + j]..ends[b0 + j]];
-                each_bit(!gt3 & in_block, |j| {
-                    f(bucket(keys.h1to3(uni(j)), n_buckets))
-                });
-                each_bit(gt3 & !gt8 & in_block, |j| {
-                    f(bucket(keys.h4to8(uni(j)), n_buckets));
-                });
-                each_bit(gt8 & !gt16 & in_block, |j| {
-                    f(bucket(keys.h9to16(uni(j)), n_buckets));
-                });
-                each_bit(gt16 & in_block, |j| {
-                    f(bucket(hash64(uni(j), seed), n_buckets))
-                });
-            }
-            if want_bi {
-                let (gt3, gt8, gt16) = length_classes(&lens_b);
-                let valid = in_block & !skip_b;
-                let bi = |j: usize| &slots[j * SLOT..j * SLOT + usize::from(lens_b[j])];
-                each_bit(!gt3 & valid, |j| f(bucket(keys.h1to3(bi(j)), n_buckets)));
-                each_bit(gt3 & !gt8 & valid, |j| {
-                    f(bucket(keys.h4to8(bi(j)), n_buckets));
-                });
-                each_bit(gt8 & !gt16 & valid, |j| {
-                    f(bucket(keys.h9to16(bi(j)), n_buckets));
-                });
-                each_bit(gt16 & valid, |j| f(bucket(hash64(bi(j), seed), n_buckets)));
-            }
+                    join.clear();
+                    join.extend_from_slice(&t[ps..pe]);
+                    join.push(b' ');
+                    join.extend_from_slice(&t[s..e]);
+                    &join[..]
+                };
+                f(bucket_slow(g, seed, n_buckets));
+            });
+            block.hash(
+                &k,
+                seed,
+                n_buckets,
+                in_block & !skip_u & uni,
+                in_block & !skip_b & bi & !first,
+                &mut f,
+            );
         }
         n_tok
     }
@@ -521,6 +659,7 @@ impl WordScratch {
             starts,
             ends,
             join,
+            ..
         } = self;
         let t = normalised(text, normalizer, norm, lower);
         let n_tok = token_spans(t, starts, ends);

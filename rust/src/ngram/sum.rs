@@ -97,8 +97,10 @@ impl Split {
             self.narrow = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
             self.wide = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
         }
-        let (narrow, wide) = (&mut self.narrow, &mut self.wide);
-        let st = cfg.for_each_bucket_unordered(text, &mut self.scratch, |b| {
+        // Slices moved into the closure: their pointers and lengths stay in registers in the
+        // hash loops (with `&mut Vec` captures they were reloaded after every increment).
+        let (narrow, wide) = (&mut self.narrow[..], &mut self.wide[..]);
+        let st = cfg.for_each_bucket_unordered(text, &mut self.scratch, move |b| {
             let c = &mut narrow[b as usize];
             *c = c.wrapping_add(1);
             if *c == 0 {
