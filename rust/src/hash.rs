@@ -67,14 +67,14 @@ impl ShortXxh3 {
     }
 
     /// `g` of 1 to 3 bytes.
-    #[inline(always)]
+    #[inline]
     pub fn h1to3(&self, g: &[u8]) -> u64 {
         let n = g.len();
         self.mix1to3(g[0], g[n >> 1], g[n - 1], n)
     }
 
     /// `g` of 4 to 8 bytes.
-    #[inline(always)]
+    #[inline]
     pub fn h4to8(&self, g: &[u8]) -> u64 {
         let n = g.len();
         let first = u32::from_le_bytes(g[..4].try_into().expect("4 bytes"));
@@ -83,7 +83,7 @@ impl ShortXxh3 {
     }
 
     /// `g` of 9 to 16 bytes.
-    #[inline(always)]
+    #[inline]
     pub fn h9to16(&self, g: &[u8]) -> u64 {
         let n = g.len();
         let lo = u64::from_le_bytes(g[..8].try_into().expect("8 bytes"));
@@ -92,7 +92,7 @@ impl ShortXxh3 {
     }
 
     /// An input of `n` (1 to 3) bytes from its first, middle (`n / 2`) and last bytes.
-    #[inline(always)]
+    #[inline]
     pub fn mix1to3(&self, first: u8, mid: u8, last: u8, n: usize) -> u64 {
         debug_assert!((1..=3).contains(&n));
         let combined =
@@ -107,7 +107,7 @@ impl ShortXxh3 {
     }
 
     /// An input of `n` (4 to 8) bytes from its first and last 4 bytes (little-endian).
-    #[inline(always)]
+    #[inline]
     pub fn mix4to8(&self, first: u32, last: u32, n: usize) -> u64 {
         debug_assert!((4..=8).contains(&n));
         let x = (u64::from(last) | (u64::from(first) << 32)) ^ self.k4;
@@ -120,7 +120,7 @@ impl ShortXxh3 {
     }
 
     /// An input of `n` (9 to 16) bytes from its first and last 8 bytes (little-endian).
-    #[inline(always)]
+    #[inline]
     pub fn mix9to16(&self, first: u64, last: u64, n: usize) -> u64 {
         debug_assert!((9..=16).contains(&n));
         let lo = first ^ self.k9lo;

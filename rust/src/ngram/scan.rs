@@ -320,13 +320,13 @@ fn length_classes(lens: &[u8; BLOCK]) -> (u64, u64, u64) {
 }
 
 /// The 4 (little-endian) bytes of `slot` at `at` (`at + 4 <= SLOT`).
-#[inline(always)]
+#[inline]
 fn le32(slot: &[u8; SLOT], at: usize) -> u32 {
     u32::from_le_bytes(slot[at..at + 4].try_into().expect("4 bytes"))
 }
 
 /// The 8 (little-endian) bytes of `slot` at `at` (`at + 8 <= SLOT`).
-#[inline(always)]
+#[inline]
 fn le64(slot: &[u8; SLOT], at: usize) -> u64 {
     u64::from_le_bytes(slot[at..at + 8].try_into().expect("8 bytes"))
 }
@@ -339,7 +339,7 @@ fn bucket_slow(g: &[u8], seed: u64, n_buckets: u32) -> u32 {
 }
 
 /// Calls `f(j)` for every set bit `j` of `m`, lowest first.
-#[inline(always)]
+#[inline]
 fn each_bit(mut m: u64, mut f: impl FnMut(usize)) {
     while m != 0 {
         f(m.trailing_zeros() as usize);
@@ -347,13 +347,14 @@ fn each_bit(mut m: u64, mut f: impl FnMut(usize)) {
     }
 }
 
-/// The token before a block: its span, and its first 16 bytes when it has at most 16 and is not
-/// within 16 bytes of the text's end.
+/// The token before a block: its span, its first 16 bytes, and whether they are its slot copy
+/// (it has at most 16 bytes and does not end within 16 bytes of the text's end).
 #[derive(Default)]
 struct Prev {
     start: usize,
     end: usize,
-    head: Option<[u8; 16]>,
+    head: [u8; 16],
+    in_slot: bool,
 }
 
 /// The n-grams of up to [`BLOCK`] tokens, copied into fixed slots (see
@@ -384,6 +385,7 @@ impl Block {
             start: mut ps,
             end: mut pe,
             head: mut p16,
+            in_slot: mut p_ok,
         } = *prev;
         let slots = self
             .slots
@@ -392,38 +394,36 @@ impl Block {
             .zip(&mut self.lens_b);
         for (j, ((&s, &e), ((slot, lu), lb))) in starts.iter().zip(ends).zip(slots).enumerate() {
             let ul = e - s;
-            let head = match t.get(s..s + 16) {
+            match t.get(s..s + 16) {
                 Some(c) if ul <= 16 => {
                     let c16: [u8; 16] = c.try_into().expect("16 bytes");
                     slot[..16].copy_from_slice(&c16);
                     *lu = ul as u8;
-                    if let Some(p) = p16 {
-                        // Two fixed 16-byte copies and the space: the bigram's bytes whether
-                        // its tokens were separated by one space or not. (`& 31` is a no-op,
-                        // the previous token has at most 16 bytes; it proves the writes in
-                        // bounds.)
-                        let pl = (pe - ps) & 31;
-                        slot[BI..BI + 16].copy_from_slice(&p);
-                        slot[BI + pl] = b' ';
-                        slot[BI + pl + 1..BI + pl + 17].copy_from_slice(&c16);
-                        *lb = (pl + 1 + ul) as u8;
-                    } else {
-                        skip_b |= 1 << j;
-                    }
-                    Some(c16)
+                    // Two fixed 16-byte copies and the space: the bigram's bytes whether its
+                    // tokens were separated by one space or not. Written even when the
+                    // previous token is not in a slot (then the bigram is skipped); `& 31` is a
+                    // no-op for a previous token in a slot and proves the writes in bounds.
+                    let pl = (pe - ps) & 31;
+                    slot[BI..BI + 16].copy_from_slice(&p16);
+                    slot[BI + pl] = b' ';
+                    slot[BI + pl + 1..BI + pl + 17].copy_from_slice(&c16);
+                    *lb = (pl + 1 + ul) as u8;
+                    skip_b |= u64::from(!p_ok) << j;
+                    (p16, p_ok) = (c16, true);
                 }
                 _ => {
                     skip_u |= 1 << j;
                     skip_b |= 1 << j;
-                    None
+                    p_ok = false;
                 }
-            };
-            (ps, pe, p16) = (s, e, head);
+            }
+            (ps, pe) = (s, e);
         }
         *prev = Prev {
             start: ps,
             end: pe,
             head: p16,
+            in_slot: p_ok,
         };
         (skip_u, skip_b)
     }
@@ -434,7 +434,7 @@ impl Block {
     #[inline(never)]
     fn hash(
         &self,
-        k: &ShortXxh3,
+        keys: &ShortXxh3,
         seed: u64,
         n_buckets: u32,
         uni: u64,
@@ -450,15 +450,15 @@ impl Block {
             let lens = &self.lens_u;
             each_bit(!gt3 & uni, |j| {
                 let (g, n) = (slot(j), len(lens, j));
-                count(k.mix1to3(g[0], g[(n >> 1) & 3], g[(n - 1) & 3], n));
+                count(keys.mix1to3(g[0], g[(n >> 1) & 3], g[(n - 1) & 3], n));
             });
             each_bit(gt3 & !gt8 & uni, |j| {
                 let (g, n) = (slot(j), len(lens, j));
-                count(k.mix4to8(le32(g, 0), le32(g, (n - 4) & 7), n));
+                count(keys.mix4to8(le32(g, 0), le32(g, (n - 4) & 7), n));
             });
             each_bit(gt8 & uni, |j| {
                 let (g, n) = (slot(j), len(lens, j));
-                count(k.mix9to16(le64(g, 0), le64(g, (n - 8) & 15), n));
+                count(keys.mix9to16(le64(g, 0), le64(g, (n - 8) & 15), n));
             });
         }
         if bi != 0 {
@@ -466,16 +466,16 @@ impl Block {
             let lens = &self.lens_b;
             each_bit(!gt3 & bi, |j| {
                 let (g, n) = (slot(j), len(lens, j));
-                let (a, m, z) = (g[BI], g[BI + ((n >> 1) & 3)], g[BI + ((n - 1) & 3)]);
-                count(k.mix1to3(a, m, z, n));
+                let (first, mid, last) = (g[BI], g[BI + ((n >> 1) & 3)], g[BI + ((n - 1) & 3)]);
+                count(keys.mix1to3(first, mid, last, n));
             });
             each_bit(gt3 & !gt8 & bi, |j| {
                 let (g, n) = (slot(j), len(lens, j));
-                count(k.mix4to8(le32(g, BI), le32(g, BI + ((n - 4) & 7)), n));
+                count(keys.mix4to8(le32(g, BI), le32(g, BI + ((n - 4) & 7)), n));
             });
             each_bit(gt8 & !gt16 & bi, |j| {
                 let (g, n) = (slot(j), len(lens, j));
-                count(k.mix9to16(le64(g, BI), le64(g, BI + ((n - 8) & 15)), n));
+                count(keys.mix9to16(le64(g, BI), le64(g, BI + ((n - 8) & 15)), n));
             });
             // 17 to 33 bytes.
             each_bit(gt16 & bi, |j| {
@@ -594,7 +594,7 @@ impl WordScratch {
         let t = normalised(text, normalizer, norm, lower);
         let n_tok = token_spans(t, starts, ends);
         let (t, starts, ends) = (t.as_bytes(), &starts[..n_tok], &ends[..n_tok]);
-        let k = ShortXxh3::new(seed);
+        let keys = ShortXxh3::new(seed);
         // Which n-grams are wanted, as masks over a block's tokens.
         let (uni, bi) = (
             if min_n == 1 { !0u64 } else { 0 },
@@ -603,20 +603,25 @@ impl WordScratch {
         let block = block.get_or_insert_with(|| Box::new(Block::new()));
         let mut prev = Prev::default();
         for (blk, (bs, be)) in starts.chunks(BLOCK).zip(ends.chunks(BLOCK)).enumerate() {
-            let n = bs.len();
-            let in_block = if n == BLOCK { !0 } else { (1u64 << n) - 1 };
+            let n_blk = bs.len();
+            let in_block = if n_blk == BLOCK {
+                !0
+            } else {
+                (1u64 << n_blk) - 1
+            };
             // The document's first token ends no bigram.
             let first = u64::from(blk == 0);
-            let (skip_u, skip_b) = block.fill(t, bs, &be[..n], &mut prev);
+            let (skip_u, skip_b) = block.fill(t, bs, &be[..n_blk], &mut prev);
             // N-grams outside the slots (a token of more than 16 bytes, or within 16 bytes of
             // the text's end): rare, hashed from the text.
             each_bit(skip_u & in_block & uni, |j| {
                 f(bucket_slow(&t[bs[j]..be[j]], seed, n_buckets));
             });
             each_bit(skip_b & in_block & bi & !first, |j| {
-                let i = blk * BLOCK + j;
-                let (ps, pe, s, e) = (starts[i - 1], ends[i - 1], starts[i], ends[i]);
-                let g = if s == pe + 1 && t[pe] == b' ' {
+                let at = blk * BLOCK + j;
+                let (ps, pe) = (starts[at - 1], ends[at - 1]);
+                let (s, e) = (starts[at], ends[at]);
+                let gram = if s == pe + 1 && t[pe] == b' ' {
                     &t[ps..e]
                 } else {
                     join.clear();
@@ -625,10 +630,10 @@ impl WordScratch {
                     join.extend_from_slice(&t[s..e]);
                     &join[..]
                 };
-                f(bucket_slow(g, seed, n_buckets));
+                f(bucket_slow(gram, seed, n_buckets));
             });
             block.hash(
-                &k,
+                &keys,
                 seed,
                 n_buckets,
                 in_block & !skip_u & uni,
