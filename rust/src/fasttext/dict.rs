@@ -74,6 +74,95 @@ fn fast_mod(a: u32, d: u32, magic: u64) -> u32 {
     ((u128::from(low) * u128::from(d)) >> 64) as u32
 }
 
+/// `a % d` for `d >= 1` given `magic = u128::MAX / d + 1` (wrapping), exact for every `u64` `a`
+/// and `u32` `d`: [`fast_mod`] one size up (the same theorem with 128-bit fractions: exact
+/// when the fraction has at least as many bits as the numerator and the divisor together). The
+/// 256-bit product's high half is assembled from two 128-bit products.
+#[inline]
+fn fast_mod64(a: u64, d: u32, magic: u128) -> u64 {
+    let low = magic.wrapping_mul(u128::from(a));
+    let d = u128::from(d);
+    let lo = u128::from(low as u64) * d;
+    let hi = (low >> 64) * d;
+    ((hi + (lo >> 64)) >> 64) as u64
+}
+
+/// One bit per byte of `block` (byte `i` → bit `i`), set where the byte is white space to
+/// fastText ([`is_space`]: NUL, `\t`, `\n`, `\v`, `\f`, `\r`, space). SSE2 (x86_64
+/// baseline): three compares and a `pmovmskb` per 16 bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn space_mask(block: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8, _mm_setzero_si128,
+    };
+    let mut mask = 0u64;
+    for (k, chunk) in block.chunks_exact(16).enumerate() {
+        // `_mm_loadu_si128` takes a `*const __m128i` but reads unaligned (hence the cast lint).
+        #[allow(unused_unsafe, clippy::cast_ptr_alignment)]
+        // SAFETY: `chunk` is 16 readable bytes; `_mm_loadu_si128` has no alignment requirement.
+        // The other intrinsics only need SSE2, which every x86_64 CPU has.
+        let m = unsafe {
+            let x = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            // `x + 0x77` as a signed byte is below -123 exactly when 0x09 <= x <= 0x0d.
+            let controls =
+                _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(0x77)), _mm_set1_epi8(-123));
+            let s = _mm_or_si128(
+                _mm_or_si128(controls, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x20))),
+                _mm_cmpeq_epi8(x, _mm_setzero_si128()),
+            );
+            _mm_movemask_epi8(s)
+        };
+        // `_mm_movemask_epi8` returns 16 bits in the low half of an i32.
+        mask |= u64::from(m as u16) << (16 * k);
+    }
+    mask
+}
+
+/// Portable version of the x86_64 `space_mask` above.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn space_mask(block: &[u8; 64]) -> u64 {
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, &b)| m | (u64::from(is_space(b)) << i))
+}
+
+/// The token boundaries of `text` (runs of bytes that are not [`is_space`]) into `edges`
+/// (cleared first): token `t` is `text[edges[2t]..edges[2t + 1]]`; `text` is shorter than 4 GB.
+/// 64 bytes at a time: the boundaries are the bytes whose class (space or not) differs from the
+/// previous byte's (the byte before the text counts as a space), so they alternate start, end,
+/// start, …; only the set bits of that mask are visited, and the last block, padded with spaces,
+/// closes the last token.
+fn token_edges(text: &[u8], edges: &mut Vec<u32>) {
+    edges.clear();
+    edges.reserve(text.len() + 2);
+    // Whether the byte before the block is a non-space.
+    let mut carry = 0u64;
+    let mut last = [b' '; 64];
+    let n_full = text.len() / 64;
+    for blk in 0..=n_full {
+        let base = 64 * blk;
+        let block: &[u8; 64] = if blk < n_full {
+            text[base..base + 64].try_into().expect("64 bytes")
+        } else {
+            let rest = &text[base..];
+            last[..rest.len()].copy_from_slice(rest);
+            &last
+        };
+        let word = !space_mask(block);
+        let mut m = word ^ ((word << 1) | carry);
+        carry = word >> 63;
+        while m != 0 {
+            edges.push(base as u32 + m.trailing_zeros());
+            m &= m - 1;
+        }
+    }
+    debug_assert!(edges.len() % 2 == 0);
+}
+
 #[inline]
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t' | 0x0b | 0x0c | 0)
@@ -88,8 +177,10 @@ pub(crate) struct Dictionary {
     pub(crate) counts: Vec<i64>,
     pub(crate) nwords: usize,
     pub(crate) nlabels: usize,
-    /// Entry lookup; a found word's record holds its range of `word_rows`.
+    /// Entry lookup.
     table: WordTable,
+    /// Each entry's range `(start, len)` of `word_rows` (labels: empty).
+    ranges: Vec<(u32, u32)>,
     /// Input rows of each word (the word, then its subword buckets), precomputed as fastText
     /// does.
     word_rows: Vec<u32>,
@@ -111,7 +202,9 @@ pub(crate) struct Dictionary {
     pub(crate) bucket: u32,
     /// `u64::MAX / bucket + 1` (wrapping): `h % bucket` of a `u32` as two multiplications
     /// ([`fast_mod`]) instead of a division, once per subword.
-    bucket_magic: u64,
+    pub(crate) bucket_magic: u64,
+    /// The same for the 64-bit hashes of word n-grams ([`fast_mod64`]).
+    pub(crate) bucket_magic64: u128,
     pub(crate) minn: usize,
     pub(crate) maxn: usize,
     pub(crate) word_ngrams: usize,
@@ -123,6 +216,8 @@ pub(crate) struct LineScratch {
     hashes: Vec<i32>,
     /// The line's tokens (byte ranges) and their fastText hashes.
     tokens: Vec<(u32, u32)>,
+    /// Token boundaries of the word-only path ([`token_edges`]).
+    edges: Vec<u32>,
     token_hashes: Vec<u32>,
     wrapped: Vec<u8>,
     cache: TokenCache,
@@ -217,6 +312,7 @@ impl Dictionary {
             nwords,
             nlabels,
             table: WordTable::default(),
+            ranges: Vec::new(),
             word_rows: Vec::new(),
             subwords_on: maxn > 0 && bucket > 0,
             prune,
@@ -224,6 +320,7 @@ impl Dictionary {
             prune_bits: Vec::new(),
             bucket: bucket.max(0) as u32,
             bucket_magic: (u64::MAX / u64::from(bucket.max(1) as u32)).wrapping_add(1),
+            bucket_magic64: (u128::MAX / u128::from(bucket.max(1) as u32)).wrapping_add(1),
             minn: minn.max(0) as usize,
             maxn: maxn.max(0) as usize,
             word_ngrams: word_ngrams.max(0) as usize,
@@ -239,7 +336,8 @@ impl Dictionary {
         }
         let ranges = d.build_subwords()?;
         let hashes: Vec<u32> = (0..d.counts.len()).map(|i| hash(d.word(i))).collect();
-        d.table = WordTable::build((0..d.counts.len()).map(|i| d.word(i)), &hashes, &ranges)?;
+        d.table = WordTable::build((0..d.counts.len()).map(|i| d.word(i)), &hashes)?;
+        d.ranges = ranges;
         Ok(d)
     }
 
@@ -337,7 +435,9 @@ impl Dictionary {
         self.nwords + buckets
     }
 
-    #[inline]
+    // Always inlined: out of line it was a call per word n-gram and subword (callgrind).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn push_bucket(&self, out: &mut Vec<u32>, b: u64) {
         // b < bucket ≤ i32::MAX.
         match &self.prune {
@@ -393,15 +493,16 @@ impl Dictionary {
     fn token_rows(&self, token: &[u8], h: u32, out: &mut Vec<u32>, wrapped: &mut Vec<u8>) -> bool {
         let id = self.table.find(token, h);
         let is_word = match id {
-            Some(f) => (f.entry as usize) < self.nwords,
+            Some(e) => (e as usize) < self.nwords,
             None => !token.starts_with(LABEL_PREFIX),
         };
         if is_word {
             match id {
-                Some(f) if !self.subwords_on => out.push(f.entry),
-                Some(f) => out.extend_from_slice(
-                    &self.word_rows[f.rows.0 as usize..(f.rows.0 + f.rows.1) as usize],
-                ),
+                Some(e) if !self.subwords_on => out.push(e),
+                Some(e) => {
+                    let (start, len) = self.ranges[e as usize];
+                    out.extend_from_slice(&self.word_rows[start as usize..(start + len) as usize]);
+                }
                 None if self.maxn > 0 && self.bucket > 0 && token != EOS => {
                     wrapped.clear();
                     wrapped.push(b'<');
@@ -421,7 +522,19 @@ impl Dictionary {
     /// with the table slot of the token [`PREFETCH_TOKENS`] ahead already requested, so that
     /// the slots' cache misses overlap. Subword models go through the per-thread memo first
     /// (it saves the subword hashing of out-of-vocabulary words); word models do not need it.
-    pub(crate) fn line(&self, text: &[u8], out: &mut Vec<u32>, s: &mut LineScratch) {
+    ///
+    /// `prefetch_row(r)` is called as soon as input row `r` is known, on the path of models
+    /// without subwords (a hint: the caller starts loading the row, which it sums later).
+    pub(crate) fn line(
+        &self,
+        text: &[u8],
+        out: &mut Vec<u32>,
+        s: &mut LineScratch,
+        prefetch_row: impl Fn(u32),
+    ) {
+        if !self.subwords_on && text.len() < u32::MAX as usize {
+            return self.line_words(text, out, s, prefetch_row);
+        }
         out.clear();
         s.hashes.clear();
         s.tokens.clear();
@@ -480,7 +593,75 @@ impl Dictionary {
                 break;
             }
         }
-        self.word_ngrams(out, &s.hashes);
+        self.word_ngrams(out, &s.hashes, |_| {});
+    }
+
+    /// [`Dictionary::line`] for models without subwords (word n-gram classifiers such as DCLM's
+    /// quality model): the same rows in the same order, with less work per token.
+    ///
+    /// Profile that shaped it (callgrind and `perf record` of `examples/fasttext_predict.rs` on
+    /// `benches/quality_fasttext.py`'s word-bigram `.bin`, 811 tokens per document): ~520
+    /// instructions per token, of which ~55 cut tokens one byte at a time (a branch per byte),
+    /// ~120 resolved a token through two out-of-line calls (`resolve`, `token_rows`, shared with
+    /// the subword path's memo) and ~30 hashed bigrams with a 64-bit division. Here tokens are cut
+    /// 64 bytes at a time from a white-space bit mask ([`space_mask`]), each token is resolved
+    /// inline (table slot and record prefetched ahead as before) and bigram buckets use a
+    /// multiplicative remainder ([`fast_mod64`]).
+    fn line_words(
+        &self,
+        text: &[u8],
+        out: &mut Vec<u32>,
+        s: &mut LineScratch,
+        prefetch_row: impl Fn(u32),
+    ) {
+        out.clear();
+        s.hashes.clear();
+        token_edges(text, &mut s.edges);
+        s.token_hashes.clear();
+        s.token_hashes.reserve(s.edges.len() / 2 + 1);
+        for e in s.edges.chunks_exact(2) {
+            s.token_hashes
+                .push(hash(&text[e[0] as usize..e[1] as usize]));
+        }
+        s.token_hashes.push(hash(EOS));
+        let hs = &s.token_hashes;
+        let n = hs.len();
+        out.reserve(n * self.word_ngrams.max(1));
+        s.hashes.reserve(n);
+        // A token's slot is requested 2·D tokens ahead, its key (when not inline in the slot,
+        // which is in cache by then) D tokens ahead, and its input row as soon as it is known.
+        for &h in hs.iter().take(2 * PREFETCH_TOKENS) {
+            self.table.prefetch(h);
+        }
+        for j in 0..n {
+            if let Some(&ahead) = hs.get(j + 2 * PREFETCH_TOKENS) {
+                self.table.prefetch(ahead);
+            }
+            if let Some(&ahead) = hs.get(j + PREFETCH_TOKENS) {
+                self.table.prefetch_record(ahead);
+            }
+            let h = hs[j];
+            let token = match s.edges.get(2 * j..2 * j + 2) {
+                Some(e) => &text[e[0] as usize..e[1] as usize],
+                None => EOS,
+            };
+            let is_word = match self.table.find(token, h) {
+                Some(e) if (e as usize) < self.nwords => {
+                    prefetch_row(e);
+                    out.push(e);
+                    true
+                }
+                Some(_) => false,
+                None => !token.starts_with(LABEL_PREFIX),
+            };
+            if is_word {
+                s.hashes.push(h as i32);
+            }
+            if token.len() == EOS.len() && token == EOS {
+                break;
+            }
+        }
+        self.word_ngrams(out, &s.hashes, prefetch_row);
     }
 
     /// [`Dictionary::line`] without the token list (for lines over 4 GB).
@@ -497,7 +678,7 @@ impl Dictionary {
                 break;
             }
         }
-        self.word_ngrams(out, &s.hashes);
+        self.word_ngrams(out, &s.hashes, |_| {});
     }
 
     /// Appends the rows of `token` (hash `h`) and records its hash when it is a word; returns
@@ -524,8 +705,24 @@ impl Dictionary {
     }
 
     /// Appends the bucket of every word n-gram (2 ≤ n ≤ `wordNgrams`) of the word hashes `hs`.
-    fn word_ngrams(&self, out: &mut Vec<u32>, hs: &[i32]) {
-        if self.word_ngrams > 1 && self.bucket > 0 {
+    fn word_ngrams(&self, out: &mut Vec<u32>, hs: &[i32], prefetch_row: impl Fn(u32)) {
+        if self.word_ngrams > 1 && self.bucket > 0 && self.prune.is_none() {
+            // Not pruned: every n-gram has its row (the common case, written out so that the
+            // loop has no branch per n-gram).
+            let nwords = self.nwords as u64;
+            for i in 0..hs.len() {
+                let mut h = i64::from(hs[i]) as u64;
+                for &next in &hs[i + 1..(i + self.word_ngrams).min(hs.len())] {
+                    h = h
+                        .wrapping_mul(116_049_371)
+                        .wrapping_add(i64::from(next) as u64);
+                    // nwords and bucket are i32 values: the row fits a u32.
+                    let row = (nwords + fast_mod64(h, self.bucket, self.bucket_magic64)) as u32;
+                    prefetch_row(row);
+                    out.push(row);
+                }
+            }
+        } else if self.word_ngrams > 1 && self.bucket > 0 {
             for i in 0..hs.len() {
                 let mut h = i64::from(hs[i]) as u64;
                 for &next in hs
@@ -536,7 +733,7 @@ impl Dictionary {
                     h = h
                         .wrapping_mul(116_049_371)
                         .wrapping_add(i64::from(next) as u64);
-                    self.push_bucket(out, h % u64::from(self.bucket));
+                    self.push_bucket(out, fast_mod64(h, self.bucket, self.bucket_magic64));
                 }
             }
         }
@@ -585,6 +782,64 @@ mod tests {
         #[test]
         fn fast_mod_is_modulo(a in any::<u32>(), d in 1u32..) {
             prop_assert_eq!(fast_mod(a, d, magic(d)), a % d);
+        }
+    }
+
+    fn magic64(d: u32) -> u128 {
+        (u128::MAX / u128::from(d)).wrapping_add(1)
+    }
+
+    #[test]
+    fn fast_mod64_edges() {
+        for d in [
+            1u32,
+            2,
+            3,
+            7,
+            200_000,
+            2_000_000,
+            (1 << 31) - 1,
+            1 << 31,
+            u32::MAX,
+        ] {
+            for a in [
+                0u64,
+                1,
+                u64::from(d) - 1,
+                u64::from(d),
+                u64::from(d) + 1,
+                u64::MAX,
+                u64::MAX - 1,
+                1 << 63,
+                (1 << 63) - 1,
+                u64::from(u32::MAX),
+            ] {
+                assert_eq!(fast_mod64(a, d, magic64(d)), a % u64::from(d), "{a} % {d}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_mod64_is_modulo(a in any::<u64>(), d in 1u32..) {
+            prop_assert_eq!(fast_mod64(a, d, magic64(d)), a % u64::from(d));
+        }
+
+        #[test]
+        fn token_edges_are_the_white_space_split(
+            bytes in prop::collection::vec(
+                prop::sample::select(vec![b' ', b'\t', b'\n', b'\r', 0x0b, 0x0c, 0, b'a', 0xc3, 0x1c, 0xa0]),
+                0..300,
+            ),
+        ) {
+            let mut edges = Vec::new();
+            token_edges(&bytes, &mut edges);
+            let got: Vec<&[u8]> = edges
+                .chunks_exact(2)
+                .map(|e| &bytes[e[0] as usize..e[1] as usize])
+                .collect();
+            let want: Vec<&[u8]> = bytes.split(|&b| is_space(b)).filter(|t| !t.is_empty()).collect();
+            prop_assert_eq!(got, want);
         }
     }
 

@@ -12,6 +12,9 @@ use crate::error::Result;
 /// are random rows of a matrix of megabytes, so each is a cache miss that prefetching overlaps.
 const PREFETCH_ROWS: usize = 8;
 
+/// Floats per 64-byte cache line.
+const LINE_FLOATS: usize = 16;
+
 /// Codes per sub-quantizer: fastText always uses 8 bits.
 const KSUB: usize = 256;
 
@@ -111,7 +114,12 @@ pub(crate) struct Matrix {
 
 #[derive(Debug)]
 enum Kind {
-    Dense(Vec<f32>),
+    /// Row-major values from `start` on (`start < 16` zeros before them put the first row on a
+    /// 64-byte boundary, see [`Reader::f32s_aligned`]).
+    Dense {
+        data: Vec<f32>,
+        start: usize,
+    },
     Quantized(Quantized),
 }
 
@@ -124,11 +132,12 @@ impl Matrix {
             let n = (rows as u64)
                 .checked_mul(cols as u64)
                 .ok_or_else(|| invalid(format!("{what}: {rows} × {cols} values overflow")))?;
-            let data = r.f32s(n, &format!("{what} ({rows} × {cols} floats)"))?;
+            let (data, start) =
+                r.f32s_aligned(n, &format!("{what} ({rows} × {cols} floats)"), LINE_FLOATS)?;
             return Ok(Self {
                 rows,
                 cols,
-                kind: Kind::Dense(data),
+                kind: Kind::Dense { data, start },
             });
         }
         let qnorm = r.flag(&format!("{what} qnorm flag"))?;
@@ -178,12 +187,34 @@ impl Matrix {
     /// Adds rows `rows` to `x`, in order (fastText's summation order, so the same rounding).
     pub(crate) fn add_rows(&self, x: &mut [f32], rows: &[u32]) {
         match &self.kind {
-            Kind::Dense(d) => {
+            Kind::Dense { data, start } => {
+                let d = &data[*start..];
                 let c = self.cols;
+                // Rows of 16 floats start on a cache line (see `Kind::Dense`): one line each.
+                let one_line = c == LINE_FLOATS;
+                if one_line {
+                    // 16 columns: the sum stays in registers across rows (summed through `x` in
+                    // memory, each row's adds waited on the previous row's stores).
+                    let x: &mut [f32; LINE_FLOATS] = x.try_into().expect("x.len() == cols");
+                    let mut acc = *x;
+                    for (j, &i) in rows.iter().enumerate() {
+                        if let Some(&ahead) = rows.get(j + PREFETCH_ROWS) {
+                            prefetch::read(&d[ahead as usize * LINE_FLOATS]);
+                        }
+                        let i = i as usize * LINE_FLOATS;
+                        let row: &[f32; LINE_FLOATS] =
+                            d[i..i + LINE_FLOATS].try_into().expect("16 floats");
+                        for (a, &v) in acc.iter_mut().zip(row) {
+                            *a += v;
+                        }
+                    }
+                    *x = acc;
+                    return;
+                }
                 for (j, &i) in rows.iter().enumerate() {
                     if let Some(&ahead) = rows.get(j + PREFETCH_ROWS) {
-                        // A row may straddle two cache lines (dim 16: 64 bytes, unaligned).
                         let a = ahead as usize * c;
+                        // A row may straddle two cache lines.
                         prefetch::read(&d[a]);
                         prefetch::read(&d[a + c - 1]);
                     }
@@ -210,10 +241,29 @@ impl Matrix {
         }
     }
 
+    /// Starts loading row `i` (a hint; rows out of range are ignored).
+    #[inline]
+    pub(crate) fn prefetch_row(&self, i: u32) {
+        let i = i as usize;
+        match &self.kind {
+            Kind::Dense { data, start } => {
+                if let Some(v) = data.get(start + i * self.cols) {
+                    prefetch::read(v);
+                }
+            }
+            Kind::Quantized(q) => {
+                if let Some(v) = q.codes.get(i * q.pq.nsubq) {
+                    prefetch::read(v);
+                }
+            }
+        }
+    }
+
     #[inline]
     pub(crate) fn dot_row(&self, x: &[f32], i: usize) -> f32 {
         match &self.kind {
-            Kind::Dense(d) => {
+            Kind::Dense { data, start } => {
+                let d = &data[*start..];
                 let mut s = 0.0f32;
                 for (&xi, &v) in x.iter().zip(&d[i * self.cols..(i + 1) * self.cols]) {
                     s += xi * v;

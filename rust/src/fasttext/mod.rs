@@ -249,8 +249,12 @@ impl FastText {
     /// The input rows of one document (its words, subwords and word n-grams), for tests.
     pub fn input_rows(&self, text: &str) -> Vec<u32> {
         let mut out = Vec::new();
-        self.dict
-            .line(text.as_bytes(), &mut out, &mut LineScratch::default());
+        self.dict.line(
+            text.as_bytes(),
+            &mut out,
+            &mut LineScratch::default(),
+            |_| {},
+        );
         out
     }
 
@@ -268,7 +272,10 @@ impl FastText {
     /// Top-`k` `(log score, label)` of one document into `s.heap`, best first.
     fn predict_into(&self, text: &str, k: usize, threshold: f32, s: &mut Scratch) {
         s.heap.clear();
-        self.dict.line(text.as_bytes(), &mut s.rows, &mut s.line);
+        self.dict
+            .line(text.as_bytes(), &mut s.rows, &mut s.line, |r| {
+                self.input.prefetch_row(r);
+            });
         if s.rows.is_empty() || k == 0 {
             return;
         }

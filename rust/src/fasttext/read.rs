@@ -108,18 +108,34 @@ impl<'a> Reader<'a> {
     /// `n` little-endian `f32`, after checking that the file holds them (so `n` from a corrupt
     /// header cannot trigger a huge allocation).
     pub(crate) fn f32s(&mut self, n: u64, what: &str) -> Result<Vec<f32>> {
+        Ok(self.f32s_aligned(n, what, 1)?.0)
+    }
+
+    /// `n` little-endian `f32` as [`Reader::f32s`], preceded by `pad < align` zeros so that the
+    /// first of them lies at a multiple of `align` floats in memory; returns the vector and
+    /// `pad`. A dense matrix of 16 columns read with `align = 16` has every row in one 64-byte
+    /// cache line (the allocator's 16-byte alignment put every such row across two).
+    pub(crate) fn f32s_aligned(
+        &mut self,
+        n: u64,
+        what: &str,
+        align: usize,
+    ) -> Result<(Vec<f32>, usize)> {
         let bytes = self.take(n.saturating_mul(4), what)?;
-        let mut v = Vec::new();
-        v.try_reserve_exact(bytes.len() / 4).map_err(|_| {
+        let mut v: Vec<f32> = Vec::new();
+        let extra = align.max(1) - 1;
+        v.try_reserve_exact(bytes.len() / 4 + extra).map_err(|_| {
             crate::alloc::out_of_memory::<f32>(u128::from(n), "model file", what.to_string())
         })?;
         super::huge::advise(&mut v);
+        let pad = v.as_ptr().align_offset(align.max(1) * 4).min(extra);
+        v.resize(pad, 0.0);
         v.extend(
             bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
         );
-        Ok(v)
+        Ok((v, pad))
     }
 }
 
