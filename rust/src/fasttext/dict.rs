@@ -746,23 +746,26 @@ mod tests {
 
     use super::*;
 
+    /// Divisors at the edges of both remainders (1, powers of two, bucket counts, `u32::MAX`).
+    const DIVISORS: [u32; 9] = [
+        1,
+        2,
+        3,
+        7,
+        200_000,
+        2_000_000,
+        (1 << 31) - 1,
+        1 << 31,
+        u32::MAX,
+    ];
+
     fn magic(d: u32) -> u64 {
         (u64::MAX / u64::from(d)).wrapping_add(1)
     }
 
     #[test]
     fn fast_mod_edges() {
-        for d in [
-            1u32,
-            2,
-            3,
-            7,
-            200_000,
-            2_000_000,
-            (1 << 31) - 1,
-            1 << 31,
-            u32::MAX,
-        ] {
+        for d in DIVISORS {
             for a in [
                 0u32,
                 1,
@@ -791,17 +794,7 @@ mod tests {
 
     #[test]
     fn fast_mod64_edges() {
-        for d in [
-            1u32,
-            2,
-            3,
-            7,
-            200_000,
-            2_000_000,
-            (1 << 31) - 1,
-            1 << 31,
-            u32::MAX,
-        ] {
+        for d in DIVISORS {
             for a in [
                 0u64,
                 1,
