@@ -346,6 +346,44 @@ def test_exact_resume_at_random_stop_points(shards, stops):
     assert got == full
 
 
+def test_rows_made_in_short_lists_resume_exactly(shards, monkeypatch):
+    """``iter()`` makes its dicts a few at a time (sampler.ROWS_AT_ONCE): a state saved at any
+    position, inside a list or at its edges, continues the stream, which equals the batches'."""
+    import tamis.mix.sampler as sampler_module
+
+    def make():
+        return MixtureSampler(
+            shards, {"web": 5, "code": 3, "books": 1}, k=130, seed=4, batch_size=50
+        )
+
+    ref = [
+        (s, e, r, i)
+        for b in make().iter_batches()
+        for s, e, r, i in zip(
+            b.column("source").to_pylist(),
+            b.column("epoch").to_pylist(),
+            b.column("row").to_pylist(),
+            b.column("id").to_pylist(),
+        )
+    ]
+    monkeypatch.setattr(sampler_module, "ROWS_AT_ONCE", 7)
+    assert rows_of(make()) == ref
+    got: list = []
+    state = None
+    for stop in [*range(1, 16), 20, 21, 49, 50, 51, 56, 57, 99, 100, 101, 129, None]:
+        s = make()
+        if state is not None:
+            s.load_state_dict(json.loads(json.dumps(state)))
+        it = iter(s)
+        while stop is None or len(got) < stop:
+            r = next(it, None)
+            if r is None:
+                break
+            got.append((r["source"], r["epoch"], r["row"], r["id"]))
+        state = s.state_dict()
+    assert got == ref
+
+
 @pytest.mark.parametrize("stop", [0, 1, 255, 256, 257, 1300])
 def test_state_is_exact_after_the_iterator_is_closed_or_dropped(shards, stop):
     def make():
