@@ -288,10 +288,9 @@ class MixtureSampler:
         )
 
     def _row_lists(self, srcs: np.ndarray, ranks: np.ndarray) -> Iterator[list[dict[str, Any]]]:
-        """The same documents as :meth:`_batch`, one ``dict`` each, in lists of at most
-        :data:`ROWS_AT_ONCE`.
+        """The same documents as :meth:`_batch`, one ``dict`` each, in short lists.
 
-        The strings are made straight from the window blocks
+        At most :data:`ROWS_AT_ONCE` per list. The strings are made straight from the window blocks
         (:func:`~tamis.mix._sources.strings`; the rows' bytes are copied once, into the strings),
         a list at a time when the previous list has been consumed. Short lists keep few
         documents alive at once: the allocator reuses the warm memory of the strings just
