@@ -25,7 +25,7 @@ use crate::alloc;
 use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::ngram::{self, AccumulateStats, NgramConfig, Scratch};
-use crate::parallel::with_threads;
+use crate::parallel::{with_threads, PerThread};
 
 /// Rows per parallel task when scoring.
 const ROWS_PER_TASK: usize = 64;
@@ -279,32 +279,36 @@ impl ImportanceModel {
         let mut weights = alloc::zeroed_2d::<f64>(n, t, "texts", "weights (rows × targets)")?;
         let mut n_tokens = alloc::zeroed::<u64>(n, "texts", "token counts")?;
         let results: Vec<Result<()>> = with_threads(n_threads, || {
+            let scratch = PerThread::new(Scratch::default);
             weights
                 .par_chunks_mut(ROWS_PER_TASK * t)
                 .zip(n_tokens.par_chunks_mut(ROWS_PER_TASK))
                 .enumerate()
-                .map_init(Scratch::default, |scratch, (chunk, (w, nt))| {
-                    for (j, toks) in nt.iter_mut().enumerate() {
-                        let i = chunk * ROWS_PER_TASK + j;
-                        let row = &mut w[j * t..(j + 1) * t];
-                        let Some(text) = texts.get(i)? else { continue };
-                        let st = if t == 1 {
-                            let mut acc = 0.0;
-                            let st = self.ngram.for_each_bucket(text, scratch, |b| {
-                                acc += self.log_ratio[b as usize];
-                            });
-                            row[0] = acc;
-                            st
-                        } else {
-                            self.ngram.for_each_bucket(text, scratch, |b| {
-                                let lr = &self.log_ratio[b as usize * t..(b as usize + 1) * t];
-                                row.iter_mut().zip(lr).for_each(|(x, y)| *x += y);
-                            })
-                        };
-                        *toks = st.n_tokens;
-                        normalise(row, st.n_tokens, length_norm);
-                    }
-                    Ok(())
+                .with_max_len(1)
+                .map(|(chunk, (w, nt))| {
+                    scratch.with(|scratch| {
+                        for (j, toks) in nt.iter_mut().enumerate() {
+                            let i = chunk * ROWS_PER_TASK + j;
+                            let row = &mut w[j * t..(j + 1) * t];
+                            let Some(text) = texts.get(i)? else { continue };
+                            let st = if t == 1 {
+                                let mut acc = 0.0;
+                                let st = self.ngram.for_each_bucket(text, scratch, |b| {
+                                    acc += self.log_ratio[b as usize];
+                                });
+                                row[0] = acc;
+                                st
+                            } else {
+                                self.ngram.for_each_bucket(text, scratch, |b| {
+                                    let lr = &self.log_ratio[b as usize * t..(b as usize + 1) * t];
+                                    row.iter_mut().zip(lr).for_each(|(x, y)| *x += y);
+                                })
+                            };
+                            *toks = st.n_tokens;
+                            normalise(row, st.n_tokens, length_norm);
+                        }
+                        Ok(())
+                    })
                 })
                 .collect()
         })?;

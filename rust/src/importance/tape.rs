@@ -13,7 +13,7 @@ use crate::alloc;
 use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::ngram::{NgramConfig, Scratch};
-use crate::parallel::with_threads;
+use crate::parallel::{with_threads, PerThread};
 
 /// The most buckets a tape can hold (its bucket ids are `u16`).
 pub const MAX_TAPE_BUCKETS: u32 = 1 << 16;
@@ -61,37 +61,52 @@ pub fn record<T: Texts + ?Sized>(
     let n = texts.len();
     let per_ngram = cfg.max_n - cfg.min_n + 1;
     let starts: Vec<usize> = (0..n).step_by(ROWS_PER_TASK).collect();
-    let parts: Vec<Result<Tape>> = with_threads(n_threads, || {
-        starts
+    let nb = cfg.n_buckets as usize;
+    // Per worker thread: its scratch and its bucket counts (added up at the end: integer sums,
+    // independent of which thread took which rows).
+    let (parts, state) = with_threads(n_threads, || {
+        let state = PerThread::new(|| (Scratch::default(), Vec::<u64>::new()));
+        let parts: Vec<Result<Tape>> = starts
             .par_iter()
-            .map_init(Scratch::default, |scratch, &lo| {
-                let hi = (lo + ROWS_PER_TASK).min(n);
-                let mut part = Tape {
-                    ids: Vec::new(),
-                    lens: alloc::with_capacity(hi - lo, "texts", "tape rows")?,
-                    n_tokens: alloc::with_capacity(hi - lo, "texts", "tape rows")?,
-                };
-                for i in lo..hi {
-                    let (mut len, mut toks) = (0, 0);
-                    if let Some(text) = texts.get(i)? {
-                        // At most one n-gram per byte and length.
-                        let bound = text.len().saturating_mul(per_ngram);
-                        part.ids.try_reserve(bound).map_err(|_| {
-                            alloc::out_of_memory::<u16>(bound as u128, "texts", "tape")
-                        })?;
-                        let before = part.ids.len();
-                        let ids = &mut part.ids;
-                        // n_buckets <= 2^16 was checked, so every bucket fits in a u16.
-                        let st = cfg.for_each_bucket(text, scratch, |b| ids.push(b as u16));
-                        len = (part.ids.len() - before) as u64;
-                        toks = st.n_tokens;
+            .with_max_len(1)
+            .map(|&lo| {
+                state.with(|(scratch, cnt)| {
+                    if cnt.is_empty() {
+                        *cnt = alloc::zeroed(nb, "n_buckets", "bucket counts")?;
                     }
-                    part.lens.push(len);
-                    part.n_tokens.push(toks);
-                }
-                Ok(part)
+                    let hi = (lo + ROWS_PER_TASK).min(n);
+                    let mut part = Tape {
+                        ids: Vec::new(),
+                        lens: alloc::with_capacity(hi - lo, "texts", "tape rows")?,
+                        n_tokens: alloc::with_capacity(hi - lo, "texts", "tape rows")?,
+                    };
+                    for i in lo..hi {
+                        let (mut len, mut toks) = (0, 0);
+                        if let Some(text) = texts.get(i)? {
+                            // At most one n-gram per byte and length.
+                            let bound = text.len().saturating_mul(per_ngram);
+                            part.ids.try_reserve(bound).map_err(|_| {
+                                alloc::out_of_memory::<u16>(bound as u128, "texts", "tape")
+                            })?;
+                            let before = part.ids.len();
+                            let ids = &mut part.ids;
+                            let cnt = &mut cnt[..];
+                            // n_buckets <= 2^16 was checked, so every bucket fits in a u16.
+                            let st = cfg.for_each_bucket(text, scratch, |b| {
+                                ids.push(b as u16);
+                                cnt[b as usize] += 1;
+                            });
+                            len = (part.ids.len() - before) as u64;
+                            toks = st.n_tokens;
+                        }
+                        part.lens.push(len);
+                        part.n_tokens.push(toks);
+                    }
+                    Ok(part)
+                })
             })
-            .collect()
+            .collect();
+        (parts, state)
     })?;
     let parts = parts.into_iter().collect::<Result<Vec<Tape>>>()?;
     let total: usize = parts.iter().map(|p| p.ids.len()).sum();
@@ -105,8 +120,10 @@ pub fn record<T: Texts + ?Sized>(
         tape.lens.extend_from_slice(&p.lens);
         tape.n_tokens.extend_from_slice(&p.n_tokens);
     }
-    for &b in &tape.ids {
-        counts[b as usize] += 1;
+    for (_, cnt) in state.into_inner() {
+        if !cnt.is_empty() {
+            counts.iter_mut().zip(&cnt).for_each(|(c, a)| *c += a);
+        }
     }
     Ok(tape)
 }
@@ -155,22 +172,25 @@ impl ImportanceModel {
         }
         let t = self.n_targets;
         let nb = self.log_ratio.len() / t;
-        if let Some(&b) = ids.iter().find(|&&b| b as usize >= nb) {
-            return Err(Error::param(
-                "ids",
-                format!("bucket {b} is outside the model's {nb} buckets"),
-            ));
-        }
         let mut weights = alloc::zeroed_2d::<f64>(n, t, "lens", "weights (rows × targets)")?;
         let lr = &self.log_ratio;
-        with_threads(n_threads, || {
+        // Bucket ids are checked in the parallel pass (a serial scan of the tape took ~1/3 of
+        // the pass); the lowest chunk with a bad id is reported, whichever thread saw it first.
+        let checked: Vec<Result<()>> = with_threads(n_threads, || {
             weights
                 .par_chunks_mut(ROWS_PER_TASK * t)
                 .enumerate()
-                .for_each(|(chunk, w)| {
+                .with_max_len(1)
+                .map(|(chunk, w)| {
                     for (j, row) in w.chunks_mut(t).enumerate() {
                         let i = chunk * ROWS_PER_TASK + j;
                         let grams = &ids[offsets[i]..offsets[i + 1]];
+                        if let Some(&b) = grams.iter().find(|&&b| b as usize >= nb) {
+                            return Err(Error::param(
+                                "ids",
+                                format!("bucket {b} is outside the model's {nb} buckets"),
+                            ));
+                        }
                         if t == 1 {
                             let mut acc = 0.0;
                             for &b in grams {
@@ -185,8 +205,11 @@ impl ImportanceModel {
                         }
                         normalise(row, n_tokens[i], length_norm);
                     }
-                });
+                    Ok(())
+                })
+                .collect()
         })?;
+        checked.into_iter().collect::<Result<()>>()?;
         Ok(weights)
     }
 }

@@ -300,3 +300,69 @@ fn tape_gives_the_counts_and_the_weights_bit_for_bit() {
     let mut counts = vec![0u64; 1 << 17];
     assert!(tape::record(&cfg(HashKind::Xxh3, 1 << 17), &DOCS[..], &mut counts, None).is_err());
 }
+
+#[test]
+fn every_parallel_pass_is_the_same_for_any_thread_count() {
+    // 1,000 rows = 16 tasks of 64 rows, split one job each over the threads (PerThread state):
+    // counts, tapes, weights, CSR rows, dense rows and token counts do not depend on which
+    // thread took which task.
+    use crate::ngram::{accumulate, count_tokens, transform_dense};
+    let c = cfg(HashKind::Xxh3, 1 << 12);
+    let docs: Vec<String> = (0..1000)
+        .map(|i| format!("{} row {i} {}", DOCS[i % DOCS.len()], "w ".repeat(i % 37)))
+        .collect();
+    let docs: Vec<&str> = docs.iter().map(String::as_str).collect();
+    let nb = c.n_buckets as usize;
+    let raw = counts_of(&c, &docs);
+    let m = ImportanceModel::fit(c, &[counts_of(&c, &DOCS)], &raw, Smoothing::REFERENCE).unwrap();
+    let (w1, n1) = m.log_weights(&docs[..], None, Some(1)).unwrap();
+    let mut one = vec![0u64; nb];
+    accumulate(&c, &docs[..], &mut one, Some(1)).unwrap();
+    assert_eq!(one, raw.counts);
+    let mut tape_counts = vec![0u64; nb];
+    let tape1 = tape::record(&c, &docs[..], &mut tape_counts, Some(1)).unwrap();
+    assert_eq!(tape_counts, raw.counts);
+    let csr1 = transform_csr(&c, &docs[..], Some(1)).unwrap();
+    let mut dense1 = vec![0u32; docs.len() * nb];
+    let dn1 = transform_dense(&c, &docs[..], &mut dense1, Some(1)).unwrap();
+    let tok1 = count_tokens(&c, &docs[..], Some(1)).unwrap();
+    assert_eq!(tok1, n1);
+    for threads in [2, 3, 4] {
+        let mut got = vec![0u64; nb];
+        let st = accumulate(&c, &docs[..], &mut got, Some(threads)).unwrap();
+        assert_eq!(got, raw.counts, "{threads} threads");
+        assert_eq!(st.n_docs, docs.len() as u64);
+        assert_eq!(st.n_tokens, n1.iter().sum::<u64>());
+        let mut got = vec![0u64; nb];
+        let tape = tape::record(&c, &docs[..], &mut got, Some(threads)).unwrap();
+        assert_eq!(got, raw.counts);
+        assert_eq!(tape, tape1);
+        let wt = m
+            .log_weights_tape(&tape.ids, &tape.lens, &tape.n_tokens, None, Some(threads))
+            .unwrap();
+        assert_eq!(wt, w1);
+        let (w, n) = m.log_weights(&docs[..], None, Some(threads)).unwrap();
+        assert_eq!((w, n), (w1.clone(), n1.clone()));
+        assert_eq!(transform_csr(&c, &docs[..], Some(threads)).unwrap(), csr1);
+        let mut dense = vec![0u32; docs.len() * nb];
+        let dn = transform_dense(&c, &docs[..], &mut dense, Some(threads)).unwrap();
+        assert_eq!((dense, dn), (dense1.clone(), dn1.clone()));
+        assert_eq!(count_tokens(&c, &docs[..], Some(threads)).unwrap(), tok1);
+    }
+    // A bucket outside the model in two rows of different tasks: the error is the same whatever
+    // the thread count (the lowest task's).
+    let mut ids = tape1.ids.clone();
+    let late = tape1.lens[..900].iter().sum::<u64>() as usize;
+    let early = tape1.lens[..100].iter().sum::<u64>() as usize;
+    ids[late] = u16::try_from(nb + 1).unwrap();
+    ids[early] = u16::try_from(nb + 5).unwrap();
+    for threads in [1, 2, 4] {
+        let err = m
+            .log_weights_tape(&ids, &tape1.lens, &tape1.n_tokens, None, Some(threads))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("bucket {}", nb + 5)),
+            "{err}"
+        );
+    }
+}

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::hash::{bucket, hash64};
-use crate::parallel::with_threads;
+use crate::parallel::{with_threads, PerThread};
 use crate::text::Normalizer;
 
 mod scan;
@@ -232,11 +232,12 @@ pub fn count_tokens<T: Texts + ?Sized>(
 ) -> Result<Vec<u64>> {
     cfg.validate()?;
     let parts: Vec<Result<Vec<u64>>> = with_threads(n_threads, || {
+        let scratch = PerThread::new(|| (String::new(), WordScratch::default()));
         row_chunks(texts.len())
             .into_par_iter()
-            .map_init(
-                || (String::new(), WordScratch::default()),
-                |(buf, words), (lo, hi)| {
+            .with_max_len(1)
+            .map(|(lo, hi)| {
+                scratch.with(|(buf, words)| {
                     (lo..hi)
                         .map(|i| {
                             Ok(texts.get(i)?.map_or(0, |t| match cfg.analyzer {
@@ -247,8 +248,8 @@ pub fn count_tokens<T: Texts + ?Sized>(
                             }))
                         })
                         .collect()
-                },
-            )
+                })
+            })
             .collect()
     })?;
     let mut out = Vec::with_capacity(texts.len());
@@ -362,11 +363,12 @@ pub fn transform_csr<T: Texts + ?Sized>(
 ) -> Result<Csr> {
     cfg.validate()?;
     let parts: Vec<Result<Csr>> = with_threads(n_threads, || {
+        let state = PerThread::new(|| (Scratch::default(), RowCounter::new(cfg.n_buckets)));
         row_chunks(texts.len())
             .into_par_iter()
-            .map_init(
-                || (Scratch::default(), RowCounter::new(cfg.n_buckets)),
-                |(scratch, counter), (lo, hi)| {
+            .with_max_len(1)
+            .map(|(lo, hi)| {
+                state.with(|(scratch, counter)| {
                     let mut part = Csr::default();
                     for i in lo..hi {
                         let stats = match texts.get(i)? {
@@ -380,8 +382,8 @@ pub fn transform_csr<T: Texts + ?Sized>(
                         part.n_tokens.push(stats.n_tokens);
                     }
                     Ok(part)
-                },
-            )
+                })
+            })
             .collect()
     })?;
     let mut out = Csr {
@@ -429,22 +431,26 @@ pub fn transform_dense<T: Texts + ?Sized>(
         return Ok(vec![0; texts.len()]);
     }
     let parts: Vec<Result<Vec<u64>>> = with_threads(n_threads, || {
+        let scratch = PerThread::new(Scratch::default);
         out.par_chunks_mut(nb * ROWS_PER_TASK)
             .enumerate()
-            .map_init(Scratch::default, |scratch, (chunk, rows)| {
-                rows.fill(0);
-                let mut n_tokens = Vec::with_capacity(ROWS_PER_TASK);
-                for (j, row) in rows.chunks_mut(nb).enumerate() {
-                    let i = chunk * ROWS_PER_TASK + j;
-                    let stats = match texts.get(i)? {
-                        Some(t) => {
-                            cfg.for_each_bucket_unordered(t, scratch, |b| row[b as usize] += 1)
-                        }
-                        None => DocStats::default(),
-                    };
-                    n_tokens.push(stats.n_tokens);
-                }
-                Ok(n_tokens)
+            .with_max_len(1)
+            .map(|(chunk, rows)| {
+                scratch.with(|scratch| {
+                    rows.fill(0);
+                    let mut n_tokens = Vec::with_capacity(ROWS_PER_TASK);
+                    for (j, row) in rows.chunks_mut(nb).enumerate() {
+                        let i = chunk * ROWS_PER_TASK + j;
+                        let stats = match texts.get(i)? {
+                            Some(t) => {
+                                cfg.for_each_bucket_unordered(t, scratch, |b| row[b as usize] += 1)
+                            }
+                            None => DocStats::default(),
+                        };
+                        n_tokens.push(stats.n_tokens);
+                    }
+                    Ok(n_tokens)
+                })
             })
             .collect()
     })?;

@@ -6,7 +6,7 @@ use super::{row_chunks, AccumulateStats, NgramConfig, Scratch};
 use crate::alloc;
 use crate::column::Texts;
 use crate::error::{Error, Result};
-use crate::parallel::with_threads;
+use crate::parallel::{with_threads, PerThread};
 
 /// Adds the n-gram counts of every row into `counts` (length `n_buckets`) without materialising
 /// per-document features. Integer sums make the result independent of the thread count.
@@ -27,42 +27,40 @@ pub fn accumulate<T: Texts + ?Sized>(
             counts.len()
         )));
     }
-    let reduced: Option<Result<Split>> = with_threads(n_threads, || {
-        row_chunks(texts.len())
+    // One accumulator per worker thread, every task (64 rows) a job of its own (see
+    // [`PerThread`]). Integer sums make the result independent of which thread counted a row.
+    let (slots, outcome) = with_threads(n_threads, || {
+        let slots = PerThread::new(Split::default);
+        let outcome = row_chunks(texts.len())
             .into_par_iter()
-            // One accumulator per rayon split (a handful per thread), not per row range.
-            .try_fold(Split::default, |mut sp, (lo, hi)| -> Result<Split> {
-                for i in lo..hi {
-                    sp.stats.n_docs += 1;
-                    match texts.get(i)? {
-                        Some(t) => sp.add(cfg, t)?,
-                        None => sp.stats.n_null += 1,
+            .with_max_len(1)
+            .try_for_each(|(lo, hi)| -> Result<()> {
+                slots.with(|sp| {
+                    for i in lo..hi {
+                        sp.stats.n_docs += 1;
+                        match texts.get(i)? {
+                            Some(t) => sp.add(cfg, t)?,
+                            None => sp.stats.n_null += 1,
+                        }
                     }
-                }
-                Ok(sp)
-            })
-            .map(|sp| sp.map(Split::flush))
-            .try_reduce_with(|mut a, b| {
-                if a.wide.is_empty() {
-                    a.wide = b.wide;
-                } else {
-                    a.wide.iter_mut().zip(&b.wide).for_each(|(x, y)| *x += y);
-                }
-                a.stats.n_docs += b.stats.n_docs;
-                a.stats.n_null += b.stats.n_null;
-                a.stats.n_tokens += b.stats.n_tokens;
-                a.stats.n_ngrams += b.stats.n_ngrams;
-                Ok(a)
-            })
+                    Ok(())
+                })
+            });
+        (slots, outcome)
     })?;
-    let Some(reduced) = reduced else {
-        return Ok(AccumulateStats::default());
-    };
-    let sp = reduced?;
-    if !sp.wide.is_empty() {
-        counts.iter_mut().zip(&sp.wide).for_each(|(c, a)| *c += a);
+    outcome?;
+    let mut stats = AccumulateStats::default();
+    for sp in slots.into_inner() {
+        let sp = sp.flush();
+        if !sp.wide.is_empty() {
+            counts.iter_mut().zip(&sp.wide).for_each(|(c, a)| *c += a);
+        }
+        stats.n_docs += sp.stats.n_docs;
+        stats.n_null += sp.stats.n_null;
+        stats.n_tokens += sp.stats.n_tokens;
+        stats.n_ngrams += sp.stats.n_ngrams;
     }
-    Ok(sp.stats)
+    Ok(stats)
 }
 
 /// The n-grams of a document of `n_units` tokens (or characters): `sum(max(0, n_units - n + 1))`
@@ -73,7 +71,7 @@ fn n_ngrams(cfg: &NgramConfig, n_units: u64) -> u64 {
         .sum()
 }
 
-/// The state of one rayon split of [`accumulate`].
+/// The state of one worker thread of [`accumulate`].
 ///
 /// Counts go into 16-bit counters: the scattered increments were the largest single cost of the
 /// summing kernel in `perf` (the increment of a random counter took a third of the kernel's
@@ -93,7 +91,7 @@ impl Split {
     fn add(&mut self, cfg: &NgramConfig, text: &str) -> Result<()> {
         let nb = cfg.n_buckets as usize;
         if self.narrow.is_empty() {
-            // Allocated on first use, fallibly: one pair per rayon split, n_buckets each.
+            // Allocated on first use, fallibly: one pair per worker thread, n_buckets each.
             self.narrow = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
             self.wide = alloc::zeroed(nb, "n_buckets", &format!("{nb} bucket counts"))?;
         }
