@@ -38,7 +38,7 @@ use crate::column::Texts;
 use crate::error::{Error, Result};
 use crate::hash::hash64;
 use crate::ngram::Analyzer;
-use crate::parallel::with_threads;
+use crate::parallel::{with_threads, PerThread};
 use crate::rng::SplitMix64;
 use crate::text::{for_each_word_span, Normalizer};
 
@@ -472,21 +472,26 @@ impl MinHasher {
             alloc::zeroed_2d::<u32>(n, k, "num_perm", "uint32 signatures (rows × num_perm)")?;
         let mut n_shingles = alloc::zeroed::<u64>(n, "texts", "shingle counts")?;
         let res: Result<()> = with_threads(n_threads, || {
+            let scratch = PerThread::new(Scratch::default);
             values
                 .par_chunks_mut(ROWS_PER_TASK * k)
                 .zip(n_shingles.par_chunks_mut(ROWS_PER_TASK))
                 .enumerate()
-                .try_for_each_init(Scratch::default, |s, (chunk, (vals, counts))| {
-                    let lo = chunk * ROWS_PER_TASK;
-                    for (j, (out, cnt)) in vals.chunks_mut(k).zip(counts.iter_mut()).enumerate() {
-                        if let Some(t) = texts.get(lo + j)? {
-                            *cnt = self.signature_into(t, s, out) as u64;
-                        } else {
-                            out.fill(u32::MAX);
-                            *cnt = 0;
+                .with_max_len(1)
+                .try_for_each(|(chunk, (vals, counts))| {
+                    scratch.with(|s| {
+                        let lo = chunk * ROWS_PER_TASK;
+                        for (j, (out, cnt)) in vals.chunks_mut(k).zip(counts.iter_mut()).enumerate()
+                        {
+                            if let Some(t) = texts.get(lo + j)? {
+                                *cnt = self.signature_into(t, s, out) as u64;
+                            } else {
+                                out.fill(u32::MAX);
+                                *cnt = 0;
+                            }
                         }
-                    }
-                    Ok(())
+                        Ok(())
+                    })
                 })
         })?;
         res?;
@@ -506,32 +511,36 @@ impl MinHasher {
     ) -> Result<(Vec<u64>, Vec<u64>)> {
         let n = texts.len();
         let parts: Vec<Result<Vec<Vec<u64>>>> = with_threads(n_threads, || {
+            let scratch = PerThread::new(Scratch::default);
             (0..n.div_ceil(ROWS_PER_TASK))
                 .into_par_iter()
-                .map_init(Scratch::default, |s, c| {
-                    let lo = c * ROWS_PER_TASK;
-                    (lo..(lo + ROWS_PER_TASK).min(n))
-                        .map(|i| {
-                            let mut set = Vec::new();
-                            if let Some(t) = texts.get(i)? {
-                                match &self.scheme {
-                                    Scheme::Fast { seed, .. } => {
-                                        self.shingles.for_each_fast_hash(t, *seed, s, |h| {
-                                            set.push(h);
-                                        });
-                                    }
-                                    _ => {
-                                        self.shingles.for_each_shingle(t, s, |b| {
-                                            set.push(u64::from(sha1_hash32(b)));
-                                        });
+                .with_max_len(1)
+                .map(|c| {
+                    scratch.with(|s| {
+                        let lo = c * ROWS_PER_TASK;
+                        (lo..(lo + ROWS_PER_TASK).min(n))
+                            .map(|i| {
+                                let mut set = Vec::new();
+                                if let Some(t) = texts.get(i)? {
+                                    match &self.scheme {
+                                        Scheme::Fast { seed, .. } => {
+                                            self.shingles.for_each_fast_hash(t, *seed, s, |h| {
+                                                set.push(h);
+                                            });
+                                        }
+                                        _ => {
+                                            self.shingles.for_each_shingle(t, s, |b| {
+                                                set.push(u64::from(sha1_hash32(b)));
+                                            });
+                                        }
                                     }
                                 }
-                            }
-                            set.sort_unstable();
-                            set.dedup();
-                            Ok(set)
-                        })
-                        .collect()
+                                set.sort_unstable();
+                                set.dedup();
+                                Ok(set)
+                            })
+                            .collect()
+                    })
                 })
                 .collect()
         })?;

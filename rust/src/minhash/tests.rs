@@ -136,6 +136,14 @@ fn signatures_independent_of_threads() {
     assert_eq!(s1.values, s3.values);
     assert_eq!(s1.n_shingles, s3.n_shingles);
     assert_eq!(&s1.values[..64], &h.signature(&texts[0])[..]);
+    let sets1 = h.shingle_sets(&texts[..], Some(1)).unwrap();
+    for threads in [2, 3] {
+        let s = h.signatures(&texts[..], Some(threads)).unwrap();
+        assert_eq!(s.values, s1.values);
+        assert_eq!(h.shingle_sets(&texts[..], Some(threads)).unwrap(), sets1);
+    }
+    assert_eq!(sets1.0.len(), texts.len() + 1);
+    assert_eq!(sets1.0[1], s1.n_shingles[0]);
     let valid: Vec<bool> = s1.n_shingles.iter().map(|&c| c > 0).collect();
     let p = LshParams { bands: 8, rows: 8 };
     let v = Verify::Estimate { threshold: 0.5 };
