@@ -162,6 +162,28 @@ mod tests {
     }
 
     #[test]
+    fn per_thread_state_adds_up() {
+        use rayon::prelude::*;
+        for n in [1, 2, 3] {
+            let slots = with_threads(Some(n), || {
+                let slots = PerThread::new(|| (0u64, 0usize));
+                (0..1000u32).into_par_iter().with_max_len(1).for_each(|i| {
+                    slots.with(|(sum, count)| {
+                        *sum += u64::from(i);
+                        *count += 1;
+                    });
+                });
+                slots
+            })
+            .unwrap();
+            let all: Vec<(u64, usize)> = slots.into_inner().collect();
+            assert_eq!(all.len(), n);
+            assert_eq!(all.iter().map(|s| s.0).sum::<u64>(), 499_500);
+            assert_eq!(all.iter().map(|s| s.1).sum::<usize>(), 1000);
+        }
+    }
+
+    #[test]
     fn stop_is_sticky() {
         let s = Stop::default();
         assert!(s.check().is_ok());
