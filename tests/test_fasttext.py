@@ -221,11 +221,14 @@ def test_any_thread_count_and_nulls(sample_data):
     tmp, train_file, texts = sample_data
     train(train_file, tmp / "threads", loss="softmax", wordNgrams=2, bucket=30011)
     ours = FastTextModel(tmp / "threads.bin")
-    one = ours.predict(texts, k=2, n_threads=1)
+    many = list(texts) * max(1, 1000 // max(1, len(texts)))  # many 64-row tasks per thread
+    one = ours.predict(many, k=2, n_threads=1)
+    p_one = ours.label_probability(many, ours.labels[0], n_threads=1)
     for n in (2, 3):
-        other = ours.predict(texts, k=2, n_threads=n)
+        other = ours.predict(many, k=2, n_threads=n)
         assert np.array_equal(one[0], other[0])
         assert np.array_equal(one[1], other[1])
+        assert np.array_equal(p_one, ours.label_probability(many, ours.labels[0], n_threads=n))
     ids, probs = ours.predict(pa.array(["def f(): pass", None]), k=2)
     assert list(ids[1]) == [-1, -1]
     assert list(probs[1]) == [0.0, 0.0]

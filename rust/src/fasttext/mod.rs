@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use crate::alloc;
 use crate::column::Texts;
 use crate::error::{Error, Result};
-use crate::parallel::with_threads;
+use crate::parallel::{with_threads, PerThread};
 use dict::{Dictionary, LineScratch};
 use matrix::Matrix;
 use read::{invalid, Reader, MAGIC, VERSION};
@@ -376,22 +376,26 @@ impl FastText {
         )?;
         let mut probs = alloc::zeroed::<f64>(labels.len(), "k", "probabilities (rows × k)")?;
         with_threads(n_threads, || {
+            let scratch = PerThread::new(Scratch::default);
             labels
                 .par_chunks_mut(ROWS_PER_TASK * k)
                 .zip(probs.par_chunks_mut(ROWS_PER_TASK * k))
                 .enumerate()
-                .try_for_each_init(Scratch::default, |s, (chunk, (ls, ps))| {
-                    let lo = chunk * ROWS_PER_TASK;
-                    for (j, (l, p)) in ls.chunks_mut(k).zip(ps.chunks_mut(k)).enumerate() {
-                        if let Some(t) = texts.get(lo + j)? {
-                            self.predict_into(t, k, threshold, s);
-                            for (c, &(score, label)) in s.heap.iter().enumerate() {
-                                l[c] = label;
-                                p[c] = f64::from(score.exp());
+                .with_max_len(1)
+                .try_for_each(|(chunk, (ls, ps))| {
+                    scratch.with(|s| {
+                        let lo = chunk * ROWS_PER_TASK;
+                        for (j, (l, p)) in ls.chunks_mut(k).zip(ps.chunks_mut(k)).enumerate() {
+                            if let Some(t) = texts.get(lo + j)? {
+                                self.predict_into(t, k, threshold, s);
+                                for (c, &(score, label)) in s.heap.iter().enumerate() {
+                                    l[c] = label;
+                                    p[c] = f64::from(score.exp());
+                                }
                             }
                         }
-                    }
-                    Ok::<(), Error>(())
+                        Ok::<(), Error>(())
+                    })
                 })
         })??;
         Ok(Predictions { labels, probs, k })
@@ -421,22 +425,26 @@ impl FastText {
         let mut out = alloc::zeroed::<f64>(texts.len(), "texts", "label probabilities")?;
         let k = self.dict.nlabels;
         with_threads(n_threads, || {
+            let scratch = PerThread::new(Scratch::default);
             out.par_chunks_mut(ROWS_PER_TASK)
                 .enumerate()
-                .try_for_each_init(Scratch::default, |s, (chunk, ps)| {
-                    for (j, p) in ps.iter_mut().enumerate() {
-                        *p = match texts.get(chunk * ROWS_PER_TASK + j)? {
-                            None => f64::NAN,
-                            Some(t) => {
-                                self.predict_into(t, k, 0.0, s);
-                                s.heap
-                                    .iter()
-                                    .find(|&&(_, l)| l as usize == label)
-                                    .map_or(0.0, |&(score, _)| f64::from(score.exp()))
-                            }
-                        };
-                    }
-                    Ok::<(), Error>(())
+                .with_max_len(1)
+                .try_for_each(|(chunk, ps)| {
+                    scratch.with(|s| {
+                        for (j, p) in ps.iter_mut().enumerate() {
+                            *p = match texts.get(chunk * ROWS_PER_TASK + j)? {
+                                None => f64::NAN,
+                                Some(t) => {
+                                    self.predict_into(t, k, 0.0, s);
+                                    s.heap
+                                        .iter()
+                                        .find(|&&(_, l)| l as usize == label)
+                                        .map_or(0.0, |&(score, _)| f64::from(score.exp()))
+                                }
+                            };
+                        }
+                        Ok::<(), Error>(())
+                    })
                 })
         })??;
         Ok(out)
