@@ -138,3 +138,19 @@ def test_cli_keep_features_gives_the_same_output(tmp_path: Path) -> None:
         subprocess.run([*cmd, "--keep-features-mb", mb], capture_output=True, check=True)
         outs.append(pq.read_table(out))
     assert outs[0].equals(outs[1])
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_cli_output_is_the_same_at_any_thread_count(tmp_path: Path, suffix: str) -> None:
+    # files are read ahead in a thread (tamis._prefetch): same batches, same selection
+    from tamis.cli import main
+
+    outs = []
+    for nt in ("1", "2", "3"):
+        out = tmp_path / f"sel{nt}{suffix}"
+        cmd = ["dsir", "--target", str(SAMPLE / "target.jsonl.gz")]
+        cmd += ["--raw", str(SAMPLE / "corpus.jsonl.gz"), "-k", "40", "-o", str(out), "-q"]
+        assert main([*cmd, "--n-threads", nt, "--batch-size", "64"]) == 0
+        outs.append(out.read_bytes() if suffix == ".jsonl" else pq.read_table(out))
+    for other in outs[1:]:
+        assert other == outs[0] if suffix == ".jsonl" else other.equals(outs[0])

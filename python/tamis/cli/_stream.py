@@ -24,15 +24,14 @@ groups, 2 shared cores; the numbers are in docs/dedup.md):
 from __future__ import annotations
 
 import os
-import queue
 import sys
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
-_DONE = object()
+from tamis._prefetch import prefetch, release_memory
+
+__all__ = ["RowGroups", "batch_rows", "choose_arrow_pool", "prefetch", "release_memory"]
 
 #: Text bytes per batch that the streaming passes aim at (about 2 MB).
 BATCH_BYTES = 2 << 20
@@ -40,9 +39,6 @@ BATCH_BYTES = 2 << 20
 ROW_GROUP_BYTES = 8 << 20
 #: Parquet footers read to estimate the bytes per row (the first files).
 _FOOTERS = 8
-#: Seconds a stopped :func:`prefetch` waits for its producer: one item to finish, then the
-#: reader's cleanup (the JSON reader waits up to 10 s for pyarrow's read-ahead).
-_JOIN_TIMEOUT = 30.0
 
 
 def batch_rows(files: Sequence[Path], text_column: str, cap: int) -> int:
@@ -70,13 +66,6 @@ def batch_rows(files: Sequence[Path], text_column: str, cap: int) -> int:
     if rows == 0 or size == 0:
         return cap
     return max(16, min(cap, BATCH_BYTES * rows // size))
-
-
-def release_memory() -> None:
-    """Return the pages Arrow's memory pool holds but no longer uses to the system."""
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
 
 
 #: Commands whose process takes jemalloc for Arrow's buffers (see the module docstring).
@@ -112,67 +101,6 @@ def choose_arrow_pool(argv: Sequence[str]) -> None:
     ):
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
         os.environ.setdefault("JE_ARROW_MALLOC_CONF", JEMALLOC_CONF)
-
-
-def prefetch(items: Iterable[T], depth: int = 1, *, release: int = 4) -> Iterator[T]:
-    """Yield ``items`` while a thread produces the next ones (at most ``depth`` waiting).
-
-    An exception of the producer is raised here, after the items produced before it; closing the
-    generator (or an exception in the consumer, Ctrl-C included) stops the producer at its next
-    item, closes ``items`` in the producer's thread and waits for it: no thread of ours is left
-    running into the interpreter's shutdown, where a thread that takes the GIL is ended by
-    ``pthread_exit`` and a C++ or Rust frame on its stack aborts the process.
-    :func:`release_memory` runs after every ``release`` items (0: never) in both threads
-    (mimalloc gives a page back only from the thread that owns it; one call costs ~0.4 ms).
-    """
-    q: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-
-    def put(item: Any, err: BaseException | None = None) -> bool:
-        while not stop.is_set():
-            try:
-                q.put((item, err), timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        it = iter(items)
-        try:
-            for i, item in enumerate(it, 1):
-                if not put(item):
-                    return
-                del item
-                if release and i % release == 0:
-                    release_memory()
-            put(_DONE)
-        except BaseException as e:  # re-raised in the consumer, with its traceback
-            put(_DONE, e)
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:  # a generator's cleanup runs here, not at shutdown
-                close()
-
-    thread = threading.Thread(target=produce, name="tamis-prefetch", daemon=True)
-    got = 0
-    try:
-        thread.start()  # inside the try: Ctrl-C can land while it waits for the thread to run
-        while True:
-            item, err = q.get()
-            if item is _DONE:
-                if err is not None:
-                    raise err
-                return
-            yield item
-            del item
-            got += 1
-            if release and got % release == 0:
-                release_memory()
-    finally:
-        stop.set()
-        if thread.ident is not None:
-            thread.join(timeout=_JOIN_TIMEOUT)
 
 
 class RowGroups:

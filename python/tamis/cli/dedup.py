@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tamis._arrow import from_numpy
+from tamis._prefetch import write_behind
 from tamis.cli import _common as c
 from tamis.cli._stream import RowGroups, batch_rows, prefetch
 from tamis.output import open_sink, write_json
@@ -59,8 +60,13 @@ def _deduplicator(args: argparse.Namespace) -> Any:
     )
 
 
-def _batches(args: argparse.Namespace, columns: list[str] | None, rows: int) -> Iterator[Any]:
-    """One streaming pass over the inputs: ``rows`` per batch, read ahead in a thread."""
+def _batches(
+    args: argparse.Namespace, columns: list[str] | None, rows: int, decoders: int = 1
+) -> Iterator[Any]:
+    """One streaming pass over the inputs: ``rows`` per batch, read ahead in a thread.
+
+    ``decoders`` > 1: that many Parquet row groups are decoded at once (:func:`_decoders`).
+    """
     from tamis.io import read_batches
 
     return prefetch(
@@ -71,8 +77,21 @@ def _batches(args: argparse.Namespace, columns: list[str] | None, rows: int) -> 
             columns=columns,
             batch_size=rows,
             use_threads=False,  # decoded in prefetch's thread: fewer allocator heaps
+            decoders=decoders,
         )
     )
+
+
+def _decoders(args: argparse.Namespace) -> int:
+    """Row groups decoded at once in the passes that the decode limits (verify and write).
+
+    Two with two or more threads: those passes hash little (verify) or compress in their own
+    thread (write), so one decoder left a core idle (docs/dedup.md, "Thread scaling"). One with
+    ``--n-threads 1``. The batches are the same either way.
+    """
+    from tamis._core import default_threads
+
+    return 2 if (args.n_threads or default_threads) >= 2 else 1
 
 
 def _local(args: argparse.Namespace, d: Any, total: int | None) -> tuple[Clusters, Iterator[Any]]:
@@ -98,7 +117,7 @@ def _local(args: argparse.Namespace, d: Any, total: int | None) -> tuple[Cluster
         bar = c.bar(args, "dedup: verify", total)
 
         def texts() -> Iterator[Any]:
-            for b in _batches(args, [], rows_per_batch):
+            for b in _batches(args, [], rows_per_batch, _decoders(args)):
                 bar.update(b.num_rows)
                 yield b.column(args.text_column)
 
@@ -119,7 +138,7 @@ def _local(args: argparse.Namespace, d: Any, total: int | None) -> tuple[Cluster
 
     def rows() -> Iterator[tuple[pa.Table, np.ndarray | None]]:
         start = 0
-        for batch in _batches(args, None, rows_per_batch):
+        for batch in _batches(args, None, rows_per_batch, _decoders(args)):
             n = batch.num_rows
             yield pa.Table.from_batches([batch]), np.arange(start, start + n)
             start += n
@@ -169,14 +188,20 @@ def _ray(args: argparse.Namespace, d: Any) -> tuple[Clusters, Iterator[Any]]:
     return clusters, rows()
 
 
-def _write(sink: Any, res: Clusters, rows: Iterator[Any], all_rows: bool, bar: Any) -> None:
+def _write(
+    write: Callable[[pa.Table], None],
+    res: Clusters,
+    rows: Iterator[Any],
+    all_rows: bool,
+    bar: Any,
+) -> None:
     for table, pos in rows:
         n = table.num_rows
         if not all_rows:
             if pos is not None:
                 table = table.filter(from_numpy(res.keep[pos]))
             if table.num_rows:
-                sink.write(table)
+                write(table)
             bar.update(n)
             continue
         dd = res.duplicate_of[pos]
@@ -187,7 +212,7 @@ def _write(sink: Any, res: Clusters, rows: Iterator[Any], all_rows: bool, bar: A
         table = table.append_column(
             "duplicate_of", pc.if_else(from_numpy(dd >= 0), dup_ids, pa.nulls(n, dup_ids.type))
         )
-        sink.write(table.append_column("keep", from_numpy(res.keep[pos])))
+        write(table.append_column("keep", from_numpy(res.keep[pos])))
         bar.update(n)
 
 
@@ -239,7 +264,10 @@ def run(args: argparse.Namespace) -> int:
     with open_sink(out["o"], "dedup", params, schema=empty) as sink:
         sink.writer_options = _writer_options(args)
         groups = RowGroups(sink, args.batch_size)
-        _write(groups, res, rows, args.all_rows, bar)
+        # Row groups are encoded and compressed in a thread of their own (Arrow releases the
+        # GIL), while the next batch is read and filtered: snappy was most of this pass.
+        with write_behind(groups.write) as put:
+            _write(put, res, rows, args.all_rows, bar)
         groups.flush()
     bar.close()
     n_docs = len(res.keep)

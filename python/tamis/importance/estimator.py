@@ -13,13 +13,14 @@ import numpy as np
 import pyarrow as pa
 
 from tamis._base import Estimator, Selection, check_is_fitted
+from tamis._prefetch import prefetch
 from tamis._progress import progress, total_rows
 from tamis._validation import check_counts, check_int, check_seed, check_threads
 from tamis.features import HashingFeaturizer
 from tamis.importance import model, stream
 from tamis.importance.persist import RENAMED, load_model, save_model
 from tamis.importance.tape import Tape, count_with_tape
-from tamis.io import DEFAULT_BATCH_SIZE, read_batches
+from tamis.io import DEFAULT_BATCH_SIZE, is_path_source, read_batches
 
 #: Default memory for the raw corpus's bucket ids in :meth:`ImportanceResampler.fit_resample`
 #: (megabytes): ~300 MB of English text.
@@ -404,11 +405,19 @@ def _read(
         "id_column": r.id_column if ids else None,
         "batch_size": r.batch_size,
     }
+    batches = read_batches(source, columns=columns, **kwargs)
+    if is_path_source(source):
+        # Files are decoded (JSON parsing, Parquet pages) one batch ahead in a thread while the
+        # kernels hash the current one: both release the GIL (docs/dsir.md, "Thread scaling").
+        batches = prefetch(batches, release=0)
     try:
-        for batch in read_batches(source, columns=columns, **kwargs):
+        for batch in batches:
             yield batch
             bar.update(batch.num_rows)
     finally:
+        close = getattr(batches, "close", None)
+        if close is not None:  # stops and joins the reader thread now, not at collection
+            close()
         bar.close()
 
 
