@@ -205,54 +205,6 @@ def test_dedup_process_takes_jemalloc_unless_the_user_chose(tmp_path):
     assert pool("dedup", ARROW_DEFAULT_MEMORY_POOL="system")[0] == "system"
 
 
-@pytest.mark.parametrize("columns", [None, [], ["n"]])
-def test_parallel_decoders_give_the_same_batches(tmp_path, monkeypatch, columns):
-    from tamis.io import _read, read_batches
-
-    src = _corpus(tmp_path)  # 600 rows in row groups of 128
-    plain = tmp_path / "noid.parquet"  # generated ids ("name:row") must follow the rows too
-    pq.write_table(pq.read_table(src).drop_columns(["id"]), plain, row_group_size=100)
-    for path in (src, plain):
-        for bs in (7, 50, 1000):
-            seq = list(read_batches(path, batch_size=bs, columns=columns, use_threads=False))
-            for decoders in (2, 3):
-                par = list(read_batches(path, batch_size=bs, columns=columns, decoders=decoders))
-                assert [b.num_rows for b in par] == [b.num_rows for b in seq]
-                assert all(a.equals(b) for a, b in zip(par, seq))
-    # row groups over the limit: one at a time, same batches
-    monkeypatch.setattr(_read, "MAX_PARALLEL_GROUP_BYTES", 10)
-    big = list(read_batches(src, batch_size=50, decoders=2))
-    assert pa.Table.from_batches(big).equals(
-        pa.Table.from_batches(read_batches(src, batch_size=50))
-    )
-    assert not [t for t in threading.enumerate() if t.name.startswith("tamis-decode")]
-
-
-def test_parallel_decoders_stop_when_the_reader_stops_and_name_a_bad_row_group(tmp_path):
-    from tamis.exceptions import InputError
-    from tamis.io import read_batches
-
-    src = _corpus(tmp_path)
-    gen = read_batches(src, batch_size=10, decoders=2)
-    assert next(gen).num_rows == 10
-    gen.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("tamis-decode")]
-    data = bytearray(src.read_bytes())
-    meta = pq.ParquetFile(src).metadata.row_group(2).column(0)
-    start = meta.data_page_offset
-    data[start + 8 : start + 400] = b"\xff" * 392  # the text pages of row group 2
-    bad = tmp_path / "bad.parquet"
-    bad.write_bytes(bytes(data))
-    got: list[int] = []
-
-    def read_all():
-        got.extend(b.num_rows for b in read_batches(bad, batch_size=64, decoders=2))
-
-    with pytest.raises(InputError, match="row group 2"):
-        read_all()
-    assert sum(got) <= 256  # the groups before it came first
-
-
 def test_write_behind_writes_in_order_and_raises_the_writers_error():
     from tamis._prefetch import write_behind
 

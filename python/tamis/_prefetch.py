@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -28,7 +28,7 @@ def release_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def prefetch(items: Iterable[T], depth: int = 1, *, release: int = 4) -> Iterator[T]:
+def prefetch(items: Iterable[T], depth: int = 1, *, release: int = 4) -> Generator[T, None, None]:
     """Yield ``items`` while a thread produces the next ones (at most ``depth`` waiting).
 
     An exception of the producer is raised here, after the items produced before it; closing the

@@ -60,13 +60,8 @@ def _deduplicator(args: argparse.Namespace) -> Any:
     )
 
 
-def _batches(
-    args: argparse.Namespace, columns: list[str] | None, rows: int, decoders: int = 1
-) -> Iterator[Any]:
-    """One streaming pass over the inputs: ``rows`` per batch, read ahead in a thread.
-
-    ``decoders`` > 1: that many Parquet row groups are decoded at once (:func:`_decoders`).
-    """
+def _batches(args: argparse.Namespace, columns: list[str] | None, rows: int) -> Iterator[Any]:
+    """One streaming pass over the inputs: ``rows`` per batch, read ahead in a thread."""
     from tamis.io import read_batches
 
     return prefetch(
@@ -77,21 +72,8 @@ def _batches(
             columns=columns,
             batch_size=rows,
             use_threads=False,  # decoded in prefetch's thread: fewer allocator heaps
-            decoders=decoders,
         )
     )
-
-
-def _decoders(args: argparse.Namespace) -> int:
-    """Row groups decoded at once in the passes that the decode limits (verify and write).
-
-    Two with two or more threads: those passes hash little (verify) or compress in their own
-    thread (write), so one decoder left a core idle (docs/dedup.md, "Thread scaling"). One with
-    ``--n-threads 1``. The batches are the same either way.
-    """
-    from tamis._core import default_threads
-
-    return 2 if (args.n_threads or default_threads) >= 2 else 1
 
 
 def _local(args: argparse.Namespace, d: Any, total: int | None) -> tuple[Clusters, Iterator[Any]]:
@@ -117,7 +99,7 @@ def _local(args: argparse.Namespace, d: Any, total: int | None) -> tuple[Cluster
         bar = c.bar(args, "dedup: verify", total)
 
         def texts() -> Iterator[Any]:
-            for b in _batches(args, [], rows_per_batch, _decoders(args)):
+            for b in _batches(args, [], rows_per_batch):
                 bar.update(b.num_rows)
                 yield b.column(args.text_column)
 
@@ -138,7 +120,7 @@ def _local(args: argparse.Namespace, d: Any, total: int | None) -> tuple[Cluster
 
     def rows() -> Iterator[tuple[pa.Table, np.ndarray | None]]:
         start = 0
-        for batch in _batches(args, None, rows_per_batch, _decoders(args)):
+        for batch in _batches(args, None, rows_per_batch):
             n = batch.num_rows
             yield pa.Table.from_batches([batch]), np.arange(start, start + n)
             start += n

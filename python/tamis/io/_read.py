@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,18 +26,9 @@ from tamis.io._schema import (
 )
 from tamis.io._sources import Files, _file_kind, file_names, is_path_source, list_files
 
-#: Row groups larger than this (uncompressed bytes of the columns read) are decoded one at a
-#: time even when ``decoders > 1``: each decoder holds a whole row group.
-MAX_PARALLEL_GROUP_BYTES = 64 << 20
-
 
 def _iter_file(
-    info: _FileInfo,
-    batch_size: int,
-    target: pa.Schema,
-    select: bool,
-    use_threads: bool = True,
-    decoders: int = 1,
+    info: _FileInfo, batch_size: int, target: pa.Schema, select: bool, use_threads: bool = True
 ) -> Iterator[pa.RecordBatch]:
     if info.schema is None:
         return
@@ -53,9 +42,6 @@ def _iter_file(
     except (pa.ArrowException, OSError) as e:
         raise InputError(f"{path}: not a readable Parquet file ({e})") from None
     cols = [c for c in target.names if c in pf.schema_arrow.names] if select else None
-    if decoders > 1 and pf.num_row_groups > 1 and _groups_fit(pf, cols):
-        yield from _parallel_groups(pf, path, cols, batch_size, decoders)
-        return
     # One row group at a time: iter_batches over the whole file reads ahead, and its peak
     # memory grows with the file (measured: 82 MB at 10k documents, 169 MB at 40k).
     for rg in range(pf.num_row_groups):
@@ -65,68 +51,6 @@ def _iter_file(
             )
         except (pa.ArrowException, OSError) as e:
             raise InputError(f"{path}: row group {rg} cannot be read ({e})") from None
-
-
-def _groups_fit(pf: Any, cols: list[str] | None) -> bool:
-    """Every row group's columns ``cols`` (None: all) within :data:`MAX_PARALLEL_GROUP_BYTES`."""
-    meta = pf.metadata
-    wanted = None if cols is None else set(cols)
-    for rg in range(meta.num_row_groups):
-        group = meta.row_group(rg)
-        size = sum(
-            group.column(i).total_uncompressed_size
-            for i in range(group.num_columns)
-            if wanted is None or group.column(i).path_in_schema.split(".")[0] in wanted
-        )
-        if size > MAX_PARALLEL_GROUP_BYTES:
-            return False
-    return True
-
-
-def _parallel_groups(
-    pf: Any, path: Path, cols: list[str] | None, batch_size: int, decoders: int
-) -> Iterator[pa.RecordBatch]:
-    """The batches of every row group, ``decoders`` row groups decoded at once, in file order.
-
-    Each row group is decoded whole, by ``iter_batches`` in a thread with a file handle of its
-    own, so its batches are exactly those of the sequential path (same boundaries).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    local = threading.local()
-
-    def decode(rg: int) -> list[pa.RecordBatch]:
-        f = getattr(local, "file", None)
-        if f is None:
-            f = local.file = pq.ParquetFile(str(path))
-        try:
-            return list(
-                f.iter_batches(
-                    batch_size=batch_size, columns=cols, row_groups=[rg], use_threads=False
-                )
-            )
-        except (pa.ArrowException, OSError) as e:
-            raise InputError(f"{path}: row group {rg} cannot be read ({e})") from None
-
-    n = pf.num_row_groups
-    pool = ThreadPoolExecutor(max_workers=decoders, thread_name_prefix="tamis-decode")
-    pending: deque[Any] = deque()
-    try:
-        nxt = 0
-        while nxt < n and len(pending) < decoders:
-            pending.append(pool.submit(decode, nxt))
-            nxt += 1
-        while pending:
-            batches = pending.popleft().result()
-            if nxt < n:  # the consumer holds this group; keep the decoders busy
-                pending.append(pool.submit(decode, nxt))
-                nxt += 1
-            yield from batches
-            del batches
-    finally:
-        for fut in pending:
-            fut.cancel()
-        pool.shutdown(wait=True)
 
 
 def _check_utf8(col: pa.Array, path: Path, first_row: int) -> None:
@@ -162,7 +86,6 @@ def read_batches(
     columns: Sequence[str] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     use_threads: bool = True,
-    decoders: int = 1,
 ) -> Iterator[pa.RecordBatch]:
     """Stream a corpus as Arrow record batches with a text and an id column.
 
@@ -185,10 +108,6 @@ def read_batches(
         Parquet: decode a batch's columns on Arrow's thread pool. ``False`` decodes in the
         calling thread (a reader thread of its own, as ``tamis dedup``'s: fewer allocator
         heaps, ~20 MB less peak memory).
-    decoders
-        Parquet: row groups decoded at once, each in a thread of its own, batches still in file
-        order and cut as with ``1`` (default). Each decoder holds one row group; files with a
-        row group over :data:`MAX_PARALLEL_GROUP_BYTES` are read one group at a time.
 
     Yields
     ------
@@ -214,9 +133,7 @@ def read_batches(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     cols = Columns(text_column, id_column, None if columns is None else tuple(columns))
     if is_path_source(source):
-        yield from _read_files(
-            list_files(source), cols, batch_size, use_threads=use_threads, decoders=decoders
-        )
+        yield from _read_files(list_files(source), cols, batch_size, use_threads=use_threads)
         return
     stream = _as_arrow_stream(source)
     if stream is None:
@@ -263,7 +180,6 @@ def _read_files(
     batch_size: int,
     only: Path | None = None,
     use_threads: bool = True,
-    decoders: int = 1,
 ) -> Iterator[pa.RecordBatch]:
     plan = _plan(files, cols, _json_block(batch_size))
     names = file_names(files)
@@ -274,7 +190,7 @@ def _read_files(
         row = 0
         name = names[info.path]
         select = cols.extra is not None
-        for big in _iter_file(info, batch_size, plan.schema, select, use_threads, decoders):
+        for big in _iter_file(info, batch_size, plan.schema, select, use_threads):
 
             def ids(n: int, start: int = row, name: str = name) -> pa.Array:
                 # not pa.array: it imports pandas (1.0 s, 38 MB; see tamis._arrow)
