@@ -252,3 +252,24 @@ def test_dedup_output_is_the_same_file_at_any_thread_count(tmp_path, flags):
         assert other.read().equals(first.read())
         meta = other.metadata
         assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == groups
+
+
+def test_write_behind_interrupted_while_its_thread_starts_stops_it(monkeypatch):
+    from tamis._prefetch import write_behind
+
+    before = threading.active_count()
+    start = threading.Thread.start
+
+    def interrupted_start(self):
+        start(self)
+        raise KeyboardInterrupt
+
+    def enter():
+        with write_behind(print):
+            pass
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    with pytest.raises(KeyboardInterrupt):
+        enter()
+    monkeypatch.undo()
+    assert threading.active_count() == before

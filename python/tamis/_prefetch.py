@@ -123,14 +123,15 @@ def write_behind(write: Callable[[T], Any], depth: int = 1) -> Iterator[Callable
         q.put(item)
 
     thread = threading.Thread(target=consume, name="tamis-write", daemon=True)
-    thread.start()
     try:
+        thread.start()  # inside the try: Ctrl-C can land while it waits for the thread to run
         yield put
     except BaseException:
         abort.set()
         raise
     finally:
-        q.put(_DONE)
-        thread.join()
+        if thread.ident is not None:  # the writer finishes its item: no C++ frame at shutdown
+            q.put(_DONE)
+            thread.join()
     if errors:
         raise errors[0]
