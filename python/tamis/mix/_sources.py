@@ -3,8 +3,8 @@
 A *block* is a Parquet row group, a whole JSON Lines file, or one batch of an in-memory input (as
 :func:`tamis.io.read_batches` yields it). Each epoch of a source is a permutation of its rows
 without replacement: the blocks in a seeded order, cut into *windows* of ``buffer_blocks``
-consecutive blocks, each window's rows shuffled by a second seeded permutation. Only the current
-window of each source is in memory, as one text and one id column per block (no
+consecutive blocks, each window's rows shuffled by a second seeded permutation. Only the windows
+the current batch draws from are in memory, as one text and one id column per block (no
 concatenation): the rows of a batch are copied once, straight from the blocks (:func:`gather`).
 Everything is a function of ``(seed, source name, epoch, window)``, so any position of the stream
 can be rebuilt without reading what came before.
