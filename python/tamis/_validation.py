@@ -47,7 +47,7 @@ def max_threads() -> int:
 
 
 def check_threads(n_threads: Any, name: str = "n_threads") -> int | None:
-    """``None`` (all cores) or a positive thread count.
+    """``None`` (all cores, or ``TAMIS_NUM_THREADS``: read by the Rust core) or a positive count.
 
     The one thread policy of the package: fewer than 1 is a ValueError. Mild oversubscription
     (up to :func:`max_threads`, twice the CPUs and at least 4) is used as asked: it costs little

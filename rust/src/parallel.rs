@@ -23,9 +23,47 @@ struct CachedPool {
 
 static POOLS: Mutex<Vec<CachedPool>> = Mutex::new(Vec::new());
 
-/// Number of threads used when the caller does not choose: the machine's available parallelism.
-pub fn default_threads() -> usize {
+/// The environment variable that sets the thread count when the caller does not choose.
+pub const THREADS_ENV: &str = "TAMIS_NUM_THREADS";
+
+/// The machine's available parallelism.
+fn machine_threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// `TAMIS_NUM_THREADS`, if set (and not blank).
+///
+/// Counts above twice the machine's threads (at least 4) give the machine's count, as an explicit
+/// `n_threads` does in the Python layer: more threads only add overhead, and results never depend
+/// on the count.
+///
+/// # Errors
+/// A value that is not a positive integer is an [`Error::InvalidParameter`] naming the variable.
+fn env_threads() -> Result<Option<usize>> {
+    let raw = match std::env::var(THREADS_ENV) {
+        Err(std::env::VarError::NotPresent) => return Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => format!("{v:?}"),
+        Ok(v) => v,
+    };
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    match raw.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => {
+            let machine = machine_threads();
+            Ok(Some(if n > (2 * machine).max(4) { machine } else { n }))
+        }
+        _ => Err(Error::param(
+            THREADS_ENV,
+            format!("must be a positive integer, got {raw:?}"),
+        )),
+    }
+}
+
+/// Number of threads used when the caller does not choose: `TAMIS_NUM_THREADS` when it is set to
+/// a valid count, else the machine's available parallelism.
+pub fn default_threads() -> usize {
+    env_threads().ok().flatten().unwrap_or_else(machine_threads)
 }
 
 fn pool(n_threads: usize) -> Result<Arc<ThreadPool>> {
@@ -69,13 +107,13 @@ fn pool(n_threads: usize) -> Result<Arc<ThreadPool>> {
 /// Runs `f` on a pool of `n_threads` workers (`None`: [`default_threads`]).
 ///
 /// # Errors
-/// `n_threads == Some(0)` is an [`Error::InvalidParameter`]; a pool that cannot start is
-/// [`Error::ThreadPool`].
+/// `n_threads == Some(0)` or an invalid `TAMIS_NUM_THREADS` (with `None`) is an
+/// [`Error::InvalidParameter`]; a pool that cannot start is [`Error::ThreadPool`].
 pub fn with_threads<R: Send>(n_threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
     let n = match n_threads {
         Some(0) => return Err(Error::param("n_threads", "must be >= 1, got 0")),
         Some(n) => n,
-        None => default_threads(),
+        None => env_threads()?.unwrap_or_else(machine_threads),
     };
     Ok(pool(n)?.install(f))
 }
