@@ -55,17 +55,28 @@ def test_prefetch_closes_its_source_in_its_thread_when_stopped():
     assert closed == ["tamis-prefetch"]
 
 
-def test_prefetch_interrupted_while_its_thread_starts_stops_it(monkeypatch):
+@pytest.fixture
+def interrupt_thread_start(monkeypatch):
+    """Calling it makes ``Thread.start`` raise KeyboardInterrupt once the thread runs (Ctrl-C
+    landing while start waits); ``monkeypatch.undo()`` restores it."""
+
+    def patch():
+        start = threading.Thread.start
+
+        def interrupted_start(self):
+            start(self)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+
+    return patch
+
+
+def test_prefetch_interrupted_while_its_thread_starts_stops_it(monkeypatch, interrupt_thread_start):
     # Ctrl-C landed in Thread.start (waiting for the thread to run), before the generator's
     # try: the producer ran on into the shutdown and the process aborted.
     before = threading.active_count()
-    start = threading.Thread.start
-
-    def interrupted_start(self):
-        start(self)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    interrupt_thread_start()
     with pytest.raises(KeyboardInterrupt):
         next(prefetch(iter(range(10**9))))
     monkeypatch.undo()
@@ -254,21 +265,18 @@ def test_dedup_output_is_the_same_file_at_any_thread_count(tmp_path, flags):
         assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == groups
 
 
-def test_write_behind_interrupted_while_its_thread_starts_stops_it(monkeypatch):
+def test_write_behind_interrupted_while_its_thread_starts_stops_it(
+    monkeypatch, interrupt_thread_start
+):
     from tamis._prefetch import write_behind
 
     before = threading.active_count()
-    start = threading.Thread.start
-
-    def interrupted_start(self):
-        start(self)
-        raise KeyboardInterrupt
 
     def enter():
         with write_behind(print):
             pass
 
-    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    interrupt_thread_start()
     with pytest.raises(KeyboardInterrupt):
         enter()
     monkeypatch.undo()
